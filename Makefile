@@ -1,0 +1,39 @@
+# medmij-dvza — every set-up step lives here, so a fresh clone needs only `make run` or `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SHARED ?= $(abspath ../shared)
+export DVZA_SHARED_DIR ?= $(SHARED)
+
+.PHONY: venv run test test-postgres lint bench conformance clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+	@if [ -n "$$DVZA_TEST_POSTGRES_URL" ]; then $(MAKE) --no-print-directory test-postgres; \
+	else echo "note: DVZA_TEST_POSTGRES_URL not set, PostgreSQL pass skipped (.ci/run starts one)"; fi
+
+test-postgres: $(STAMP)
+	DVZA_TEST_DATABASE_URL="$$DVZA_TEST_POSTGRES_URL" $(BIN)/pytest -q -m "not browser" tests
+
+run: $(STAMP)
+	$(BIN)/dvza demo prepare
+	$(BIN)/dvza serve
+
+bench: $(STAMP)
+	$(BIN)/python -m dvza.bench
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

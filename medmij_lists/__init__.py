@@ -1,0 +1,1 @@
+"""medmij_lists."""
