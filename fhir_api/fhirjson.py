@@ -1,0 +1,90 @@
+"""FHIR JSON (https://hl7.org/fhir/STU3/json.html) reading and canonical writing.
+
+Decimals keep their precision: the specification says "decimal values ... precision SHALL be
+preserved" (datatypes.html#decimal), so ``36.60`` stays ``36.60``. Numbers with a fraction or an
+exponent are read as :class:`decimal.Decimal` and written back with the same digits, which the
+standard ``json`` module cannot do; ``simplejson`` can.
+
+The canonical form written by :func:`dumps` is compact, UTF-8, with ``resourceType`` first and
+the other properties in specification order (:func:`canonical_order`), so stored resources are
+byte-stable and their XML rendering needs no re-sorting.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from decimal import Decimal
+
+import simplejson
+
+from .errors import FhirFormatError
+from .schema import stu3
+
+__all__ = ["loads", "dumps", "canonical_order", "Decimal"]
+
+
+def _reject_constant(name: str) -> t.NoReturn:
+    raise FhirFormatError(f"JSON constant {name} is not allowed in FHIR JSON")
+
+
+def loads(data: bytes | str) -> t.Any:
+    """Parse JSON text, keeping decimal precision; raise :class:`FhirFormatError` on bad input."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise FhirFormatError("FHIR JSON must be UTF-8 encoded") from exc
+    try:
+        return simplejson.loads(data, use_decimal=True, parse_constant=_reject_constant)
+    except simplejson.JSONDecodeError as exc:
+        raise FhirFormatError(f"Invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+
+
+def dumps(value: t.Any, *, pretty: bool = False) -> str:
+    """Write JSON with decimals as written; compact unless ``pretty``."""
+    if pretty:
+        return simplejson.dumps(value, use_decimal=True, ensure_ascii=False, indent=2, allow_nan=False)
+    return simplejson.dumps(
+        value, use_decimal=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    )
+
+
+def canonical_order(resource: dict[str, t.Any]) -> dict[str, t.Any]:
+    """Return a copy of ``resource`` with properties in specification order.
+
+    ``resourceType`` comes first; each element is followed by its ``_element`` sibling. Unknown
+    properties are kept at the end (validation, not ordering, decides whether they are allowed).
+    """
+    return _order(resource, resource.get("resourceType"))
+
+
+def _order(node: t.Any, type_name: str | None) -> t.Any:
+    if isinstance(node, list):
+        return [_order(item, type_name) for item in node]
+    if not isinstance(node, dict):
+        return node
+    schema = stu3()
+    if node.get("resourceType") and schema.has_type(node["resourceType"]):
+        type_name = node["resourceType"]
+    if type_name is None or not schema.has_type(type_name):
+        return dict(node)
+    elements = schema.elements(type_name)
+    out: dict[str, t.Any] = {}
+    if "resourceType" in node:
+        out["resourceType"] = node["resourceType"]
+    for name, element in elements.items():
+        if name in node:
+            value = node[name]
+            if element.kind == "c":
+                out[name] = _order(value, element.type)
+            elif element.kind == "r":
+                out[name] = _order(value, None)
+            else:
+                out[name] = value
+        ext = "_" + name
+        if ext in node:
+            out[ext] = _order(node[ext], "Element")
+    for key, value in node.items():
+        if key not in out:
+            out[key] = value
+    return out

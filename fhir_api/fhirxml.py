@@ -1,0 +1,294 @@
+"""FHIR XML (https://hl7.org/fhir/STU3/xml.html) <-> FHIR JSON, driven by the STU3 element schema.
+
+Rules implemented (xml.html, json.html):
+
+* The root element is the resource type in namespace ``http://hl7.org/fhir``; nested resources
+  (``contained``, ``Bundle.entry.resource``, ``Parameters.parameter.resource``) are wrapped in
+  their element.
+* Primitives are ``<x value="..."/>``; their ``id`` attribute and ``extension`` children become the
+  JSON ``_x`` sibling; repeating primitives keep ``x``/``_x`` arrays aligned with ``null``.
+* Element ``id`` (for data types) and ``Extension.url`` are XML attributes; ``Resource.id`` is an
+  element.
+* ``Narrative.div`` is XHTML kept as a string in JSON.
+* Elements are written in specification order ("Element order", xml.html#1.17.1).
+* JSON booleans/integers/decimals get their JSON types (json.html#primitive); decimals keep their
+  precision (:mod:`fhir_api.fhirjson`).
+
+Parsing is defused: no DTDs, no entity expansion, no network access, bounded size.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from decimal import Decimal
+from decimal import InvalidOperation
+
+from lxml import etree
+
+from .errors import FhirFormatError
+from .schema import ElementDef
+from .schema import stu3
+
+FHIR_NS = "http://hl7.org/fhir"
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+_FHIR = "{" + FHIR_NS + "}"
+_XHTML_DIV = "{" + XHTML_NS + "}div"
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+)
+
+
+# --------------------------------------------------------------------------------------- reading
+def parse_xml(data: bytes | str) -> dict[str, t.Any]:
+    """Parse a FHIR XML resource into a FHIR JSON dict; :class:`FhirFormatError` if it is not one."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise FhirFormatError(f"Invalid XML: {exc}") from exc
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise FhirFormatError("A DOCTYPE is not allowed in FHIR XML")
+    return _read_resource(root)
+
+
+def _local(el: etree._Element) -> str:
+    tag = el.tag
+    if not isinstance(tag, str) or not tag.startswith(_FHIR):
+        raise FhirFormatError(f"Element {tag!r} is not in the FHIR namespace {FHIR_NS}")
+    return tag[len(_FHIR):]
+
+
+def _read_resource(el: etree._Element) -> dict[str, t.Any]:
+    type_name = _local(el)
+    schema = stu3()
+    if not schema.is_resource(type_name):
+        raise FhirFormatError(f"Unknown resource type {type_name!r}")
+    out: dict[str, t.Any] = {"resourceType": type_name}
+    _read_children(el, type_name, out, is_resource=True)
+    return out
+
+
+def _read_children(el: etree._Element, type_name: str, out: dict[str, t.Any], *, is_resource: bool) -> None:
+    elements = stu3().elements(type_name)
+    for key, value in el.attrib.items():
+        if key == "id" and not is_resource:
+            out["id"] = value
+        elif key == "url" and type_name == "Extension":
+            out["url"] = value
+        elif key.startswith("{http://www.w3.org/2001/XMLSchema-instance}"):
+            continue
+        else:
+            raise FhirFormatError(f"Unexpected attribute {key!r} on {type_name}")
+    for child in el:
+        if not isinstance(child.tag, str):
+            continue
+        name = "div" if child.tag == _XHTML_DIV and type_name == "Narrative" else _local(child)
+        element = elements.get(name)
+        if element is None or (is_resource is False and name == "id") or (
+            type_name == "Extension" and name == "url"
+        ):
+            raise FhirFormatError(f"Unknown element {name!r} in {type_name}")
+        if element.kind == "p":
+            _read_primitive(child, element, out, type_name)
+        elif element.kind == "r":
+            inner = [c for c in child if isinstance(c.tag, str)]
+            if len(inner) != 1:
+                raise FhirFormatError(f"{type_name}.{name} must contain exactly one resource")
+            _put(out, name, _read_resource(inner[0]), element)
+        else:
+            node: dict[str, t.Any] = {}
+            _read_children(child, element.type, node, is_resource=False)
+            _put(out, name, node, element)
+
+
+def _put(out: dict[str, t.Any], name: str, value: t.Any, element: ElementDef) -> None:
+    if element.is_list:
+        out.setdefault(name, []).append(value)
+    elif name in out:
+        raise FhirFormatError(f"Element {name!r} may occur only once")
+    else:
+        out[name] = value
+
+
+def _read_primitive(el: etree._Element, element: ElementDef, out: dict[str, t.Any], type_name: str) -> None:
+    name = element.name
+    if element.json_kind == "xhtml":
+        if el.tag != _XHTML_DIV:
+            raise FhirFormatError("Narrative.div must be an XHTML div (namespace http://www.w3.org/1999/xhtml)")
+        out[name] = etree.tostring(el, encoding="unicode", with_tail=False)
+        return
+    raw = el.get("value")
+    value = _convert(raw, element, type_name) if raw is not None else None
+    ext: dict[str, t.Any] = {}
+    if el.get("id") is not None:
+        ext["id"] = el.get("id")
+    for key in el.attrib:
+        if key not in ("value", "id"):
+            raise FhirFormatError(f"Unexpected attribute {key!r} on {type_name}.{name}")
+    for child in el:
+        if not isinstance(child.tag, str):
+            continue
+        if _local(child) != "extension":
+            raise FhirFormatError(f"Primitive {type_name}.{name} may only contain extensions")
+        node: dict[str, t.Any] = {}
+        _read_children(child, "Extension", node, is_resource=False)
+        ext.setdefault("extension", []).append(node)
+    if value is None and not ext:
+        raise FhirFormatError(f"{type_name}.{name} has neither a value nor extensions")
+    if element.is_list:
+        values = out.setdefault(name, [])
+        exts = out.get("_" + name)
+        if ext and exts is None:
+            exts = out["_" + name] = [None] * len(values)
+        values.append(value)
+        if exts is not None:
+            exts.append(ext or None)
+    else:
+        if name in out or "_" + name in out:
+            raise FhirFormatError(f"Element {name!r} may occur only once")
+        if value is not None:
+            out[name] = value
+        if ext:
+            out["_" + name] = ext
+
+
+def _convert(raw: str, element: ElementDef, type_name: str) -> t.Any:
+    kind = element.json_kind
+    if kind == "boolean":
+        if raw == "true":
+            return True
+        if raw == "false":
+            return False
+        raise FhirFormatError(f"{type_name}.{element.name}: {raw!r} is not a boolean")
+    if kind == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            raise FhirFormatError(f"{type_name}.{element.name}: {raw!r} is not an integer") from None
+    if kind == "decimal":
+        try:
+            number = Decimal(raw)
+        except InvalidOperation:
+            raise FhirFormatError(f"{type_name}.{element.name}: {raw!r} is not a decimal") from None
+        if not number.is_finite():
+            raise FhirFormatError(f"{type_name}.{element.name}: {raw!r} is not a decimal")
+        # JSON has no integer/decimal distinction for whole numbers without a point.
+        return int(raw) if raw.lstrip("-").isdigit() else number
+    return raw
+
+
+# --------------------------------------------------------------------------------------- writing
+_ATTR_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
+)
+
+
+def escape_attr(value: t.Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value).translate(_ATTR_ESCAPES)
+
+
+def render_xml(resource: dict[str, t.Any]) -> str:
+    """Write a FHIR JSON resource as FHIR XML (no XML declaration), elements in spec order."""
+    parts: list[str] = []
+    _write_resource(resource, parts, root=True)
+    return "".join(parts)
+
+
+def _write_resource(resource: dict[str, t.Any], parts: list[str], *, root: bool = False) -> None:
+    type_name = resource.get("resourceType")
+    if not isinstance(type_name, str) or not stu3().is_resource(type_name):
+        raise FhirFormatError(f"Unknown resource type {type_name!r}")
+    parts.append(f'<{type_name} xmlns="{FHIR_NS}">' if root else f"<{type_name}>")
+    _write_children(resource, type_name, parts, is_resource=True)
+    parts.append(f"</{type_name}>")
+
+
+def _write_children(node: dict[str, t.Any], type_name: str, parts: list[str], *, is_resource: bool) -> None:
+    elements = stu3().elements(type_name)
+    for key in node:
+        if key == "resourceType" and is_resource:
+            continue
+        base = key[1:] if key.startswith("_") else key
+        if base not in elements:
+            raise FhirFormatError(f"Unknown element {base!r} in {type_name}")
+    for name, element in elements.items():
+        if not is_resource and (name == "id" or (name == "url" and type_name == "Extension")):
+            continue  # written as attributes by the caller
+        value = node.get(name)
+        ext = node.get("_" + name)
+        if value is None and ext is None:
+            continue
+        if element.kind == "p":
+            _write_primitive(name, element, value, ext, parts)
+        elif element.kind == "r":
+            for item in value if element.is_list else [value]:
+                parts.append(f"<{name}>")
+                _write_resource(item, parts)
+                parts.append(f"</{name}>")
+        else:
+            for item in value if element.is_list else [value]:
+                _write_complex(name, element.type, item, parts)
+
+
+def _write_complex(name: str, type_name: str, node: dict[str, t.Any], parts: list[str]) -> None:
+    attrs = ""
+    if "id" in node:
+        attrs += f' id="{escape_attr(node["id"])}"'
+    if type_name == "Extension" and "url" in node:
+        attrs += f' url="{escape_attr(node["url"])}"'
+    start = len(parts)
+    parts.append("")
+    _write_children(node, type_name, parts, is_resource=False)
+    if len(parts) == start + 1:
+        parts[start] = f"<{name}{attrs}/>"
+    else:
+        parts[start] = f"<{name}{attrs}>"
+        parts.append(f"</{name}>")
+
+
+def _write_primitive(name: str, element: ElementDef, value: t.Any, ext: t.Any, parts: list[str]) -> None:
+    if element.json_kind == "xhtml":
+        parts.append(value)
+        return
+    if element.is_list:
+        values = value if value is not None else [None] * len(ext)
+        exts = ext if ext is not None else [None] * len(values)
+        if len(values) != len(exts):
+            raise FhirFormatError(f"{name} and _{name} must have the same number of items")
+        for item, item_ext in zip(values, exts, strict=True):
+            _write_one_primitive(name, item, item_ext, parts)
+    else:
+        _write_one_primitive(name, value, ext, parts)
+
+
+def _write_one_primitive(name: str, value: t.Any, ext: dict[str, t.Any] | None, parts: list[str]) -> None:
+    attrs = ""
+    if ext and "id" in ext:
+        attrs += f' id="{escape_attr(ext["id"])}"'
+    if value is not None:
+        attrs += f' value="{escape_attr(value)}"'
+    extensions = (ext or {}).get("extension")
+    if not extensions:
+        parts.append(f"<{name}{attrs}/>")
+        return
+    parts.append(f"<{name}{attrs}>")
+    for item in extensions:
+        _write_complex("extension", "Extension", item, parts)
+    parts.append(f"</{name}>")
