@@ -1,0 +1,103 @@
+"""Storage of FHIR resources: canonical JSON + pre-rendered XML, and search-index rows.
+
+Design (design-references.md §2.4, the HAPI/Microsoft pattern): values are extracted at write time
+into small index tables (tokens, dates, references, strings) and searches compile to SQL over them;
+the JSON is never scanned at query time. Each resource row holds the canonical JSON text and the
+XML rendering of the same version, so reads and searches serve stored bytes in either format
+without a pydantic model on the read path.
+
+``patient_id`` is the Patient compartment the resource belongs to (its own id for a Patient,
+https://hl7.org/fhir/STU3/compartmentdefinition-patient.html); ``NULL`` for shared resources
+(Practitioner, Organization, Medication, Binary, ...), which a token may read only when its
+patient's resources reference them (see :mod:`fhir_api.store`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+
+class FhirBase(DeclarativeBase):
+    """Declarative base of the resource server's tables (own MetaData; the app creates them)."""
+
+
+class ResourceRow(FhirBase):
+    __tablename__ = "fhir_resource"
+    __table_args__ = (
+        UniqueConstraint("resource_type", "logical_id", name="uq_fhir_resource_type_id"),
+        Index("ix_fhir_resource_patient_type", "patient_id", "resource_type"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    logical_id: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    version_id: Mapped[int] = mapped_column(Integer, default=1)
+    last_updated: Mapped[str] = mapped_column(String(40))
+    #: canonical FHIR JSON (fhir_api.fhirjson.dumps of the spec-ordered resource)
+    json_text: Mapped[str] = mapped_column(Text)
+    #: FHIR XML rendering of the same version (fhir_api.fhirxml.render_xml)
+    xml_text: Mapped[str] = mapped_column(Text)
+
+
+class TokenIndex(FhirBase):
+    """Token search values: (system, code) pairs, ``system`` NULL when the value has none."""
+
+    __tablename__ = "fhir_index_token"
+    __table_args__ = (Index("ix_fhir_index_token_lookup", "param", "code", "system"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = mapped_column(ForeignKey("fhir_resource.pk", ondelete="CASCADE"), index=True)
+    param: Mapped[str] = mapped_column(String(64))
+    system: Mapped[str | None] = mapped_column(String(255))
+    code: Mapped[str] = mapped_column(String(255))
+
+
+class DateIndex(FhirBase):
+    """Date search values as closed UTC ranges ``[start, end]`` (search.html#date)."""
+
+    __tablename__ = "fhir_index_date"
+    __table_args__ = (Index("ix_fhir_index_date_lookup", "param", "start", "end"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = mapped_column(ForeignKey("fhir_resource.pk", ondelete="CASCADE"), index=True)
+    param: Mapped[str] = mapped_column(String(64))
+    start: Mapped[str] = mapped_column(String(32))
+    end: Mapped[str] = mapped_column(String(32))
+
+
+class ReferenceIndex(FhirBase):
+    """References out of a resource. ``param`` is a search parameter name, or ``*`` for every
+    reference anywhere in the resource (used for access control and ``_include`` closure)."""
+
+    __tablename__ = "fhir_index_reference"
+    __table_args__ = (
+        Index("ix_fhir_index_reference_target", "target_type", "target_id", "param"),
+        Index("ix_fhir_index_reference_source", "resource_pk", "param"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = mapped_column(ForeignKey("fhir_resource.pk", ondelete="CASCADE"))
+    param: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(64))
+    target_id: Mapped[str] = mapped_column(String(64))
+
+
+class StringIndex(FhirBase):
+    """String search values, normalised (case- and accent-insensitive) for ``starts with``."""
+
+    __tablename__ = "fhir_index_string"
+    __table_args__ = (Index("ix_fhir_index_string_lookup", "param", "value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = mapped_column(ForeignKey("fhir_resource.pk", ondelete="CASCADE"), index=True)
+    param: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(255))

@@ -1,0 +1,80 @@
+"""What the resource server needs from the application, injected by ``dvza`` at start-up.
+
+``fhir_api`` knows nothing of the app's configuration loading, database set-up or audit storage;
+it receives them here (the dependency direction of DEVELOPERS.md: ``dvza`` imports ``fhir_api``,
+never the reverse).
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+from dataclasses import field
+
+from .access import DEFAULT_GEGEVENSDIENSTEN
+from .access import AccessResolver
+
+if t.TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+@dataclass(slots=True)
+class AccessEvent:
+    """One audited data access (NEN 7513: what, when, which patient, who, on whose behalf)."""
+
+    action: str  # e.g. type-search, instance-read, update, transaction, batch
+    status: int
+    resource_type: str | None = None
+    resource_ids: list[str] = field(default_factory=list)
+    query: str = ""
+    patient_id: str | None = None
+    client_id: str | None = None
+    token_ref: str | None = None
+    gegevensdiensten: tuple[str, ...] = ()
+    request_id: str | None = None
+    correlation_id: str | None = None
+    remote_addr: str | None = None
+    detail: str = ""
+
+
+class AuditSink(t.Protocol):
+    def record(self, event: AccessEvent) -> None:
+        """Persist one access event; raising makes the request fail (fail closed)."""
+        ...
+
+
+class SubmissionSink(t.Protocol):
+    """Receives accepted module-2 submissions, in the caller's transaction (return queue)."""
+
+    def submission_exists(self, session: Session, *, client_id: str | None, request_id: str) -> t.Any:
+        ...
+
+    def enqueue(self, session: Session, submission: t.Any) -> t.Any:
+        ...
+
+
+@dataclass(slots=True)
+class Limits:
+    max_body_bytes: int = 20 * 1024 * 1024
+    max_bundle_entries: int = 200
+    max_attachment_bytes: int = 15 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class FhirServices:
+    session: t.Callable[[], Session]
+    access: AccessResolver
+    audit: AuditSink
+    #: gegevensdienst id -> profile name (fhir_api.access.PROFILES)
+    gegevensdiensten: t.Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_GEGEVENSDIENSTEN))
+    submissions: SubmissionSink | None = None
+    #: absolute base URL to use instead of the request's (behind a proxy that rewrites hosts)
+    public_base_url: str | None = None
+    default_count: int = 100
+    max_count: int = 1000
+    limits: Limits = field(default_factory=Limits)
+    #: qualification/test mode: PUT of any resource and $purge with a qualification token
+    test_writes: bool = False
+    url_prefix: str = "/fhir"
+    software_name: str = "medmij-dvza"
+    software_version: str = "0.1.0"

@@ -1,0 +1,94 @@
+"""Writes through the FHIR API.
+
+* ``PUT [base]/<type>/<id>`` (update / create with a client-assigned id, http.html#update) in
+  qualification/test mode: how the Nictiz load scripts put their test patients on a server
+  ("The target XIS FHIR server is expected to support resource create via the update (PUT)
+  operation for client assigned ids", fhir-content.md §2.2). Only with a qualification token,
+  only for that token's patient or shared resources.
+* ``POST [base]/Patient/<id>/$purge`` in the same mode: removes that patient's compartment, the
+  ConformanceLab operation the load scripts start with (fhir-content.md §7.5).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import Blueprint
+from flask import Response
+from flask import request
+
+from . import compartment
+from . import formats
+from .api import audit
+from .api import authorize
+from .api import base_url
+from .api import fhir_response
+from .api import local_bases
+from .api import response_format
+from .api import services
+from .api import supported_type
+from .errors import Forbidden
+from .errors import InvalidRequest
+from .errors import InvalidResource
+from .errors import PayloadTooLarge
+from .store import ResourceStore
+from .store import valid_id
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/<rtype>/<rid>", "update", update, methods=["PUT"])
+    bp.add_url_rule("/Patient/<pid>/$purge", "purge", purge, methods=["POST", "DELETE"])
+
+
+def read_body() -> dict[str, t.Any]:
+    """The request body as FHIR JSON (415 for other media types, 413 over the size limit)."""
+    limit = services().limits.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes")
+    fmt = formats.body_format(request.content_type)
+    data = request.get_data(cache=False)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes")
+    return formats.parse_body(data, fmt)
+
+
+def update(rtype: str, rid: str) -> Response:
+    fmt = response_format()
+    audit("update", resource_type=rtype, resource_ids=[f"{rtype}/{rid}"])
+    supported_type(rtype)
+    if not valid_id(rid):
+        raise InvalidRequest(f"{rid!r} is not a valid resource id")
+    grant, scope = authorize()
+    resource = read_body()
+    if resource.get("resourceType") != rtype:
+        raise InvalidResource(f"The body is a {resource.get('resourceType')}, the URL names {rtype}")
+    if resource.get("id") != rid:
+        raise InvalidResource(f"The body has id {resource.get('id')!r}, the URL names {rid!r}")
+    if not (services().test_writes and grant.qualification):
+        raise Forbidden(f"This access token may not change {rtype} resources")
+    session = services().session()
+    store = ResourceStore(session, local_bases=local_bases())
+    owner = compartment.owner(resource, store.local_bases)
+    if (rtype == "Patient" and rid != grant.patient_id) or (owner is not None and owner != grant.patient_id):
+        raise Forbidden("A resource of another patient cannot be written with this token")
+    written = store.put(resource)
+    session.commit()
+    status = 201 if written.created else 200
+    location = f"{base_url()}/{rtype}/{rid}/_history/{written.row.version_id}"
+    headers = {"ETag": f'W/"{written.row.version_id}"', "Location": location}
+    if "return=minimal" in request.headers.get("Prefer", ""):
+        return fhir_response("", status, fmt=fmt, headers=headers)
+    body = written.row.xml_text if fmt == formats.XML else written.row.json_text
+    return fhir_response(body, status, fmt=fmt, headers=headers)
+
+
+def purge(pid: str) -> Response:
+    audit("operation-purge", resource_type="Patient", resource_ids=[f"Patient/{pid}"])
+    grant, _ = authorize()
+    if not (services().test_writes and grant.qualification and grant.patient_id == pid):
+        raise Forbidden("$purge is only available in qualification mode, for the token's own patient")
+    session = services().session()
+    removed = ResourceStore(session, local_bases=local_bases()).delete_patient_data(pid)
+    session.commit()
+    audit("operation-purge", detail=f"{removed} resources removed")
+    return Response(status=204)
