@@ -1,1 +1,63 @@
-"""dvza."""
+"""medmij-dvza: the application — configuration, database, audit log, wiring of the
+authorization server (``oauth``), the resource server (``fhir_api``) and the MedMij lists."""
+
+from __future__ import annotations
+
+import os
+import typing as t
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+
+def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
+    """Application factory (Flask tutorial pattern): defaults → ``DVZA_*`` env → ``config``."""
+    from fhir_api import api as fhir
+    from fhir_api.search import values as search_values
+    from fhir_api.services import FhirServices
+    from fhir_api.services import Limits
+
+    from . import cli
+    from . import config as config_module
+    from . import db
+    from . import health
+    from . import logging as dvza_logging
+    from .access import TokenAccessResolver
+    from .audit import AuditLog
+
+    instance_path = os.environ.get("DVZA_INSTANCE_PATH") or (config or {}).get("INSTANCE_PATH")
+    app = Flask(__name__, instance_path=os.path.abspath(instance_path) if instance_path else None,
+                instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    config_module.load(app.config, app.instance_path, config)
+    dvza_logging.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"], app.config["AUDIT_LOG_FILE"])
+    search_values.set_default_zone(app.config["TIMEZONE"])
+
+    database = db.Database(app.config["DATABASE_URL"], echo=app.config["DATABASE_ECHO"])
+    db.init_app(app, database)
+    if app.config.get("DB_AUTO_CREATE", True):
+        database.create_all()
+
+    audit = AuditLog(database)
+    app.extensions["dvza.audit"] = audit
+    resolver = TokenAccessResolver(
+        database, qualification_mode=app.config["QUALIFICATION_MODE"],
+        trusted_proxies=app.config["TRUSTED_PROXIES"], client_cert_header=app.config["CLIENT_CERT_HEADER"],
+    )
+    fhir_services = FhirServices(
+        session=database.session, access=resolver, audit=audit,
+        gegevensdiensten=app.config["GEGEVENSDIENSTEN"], public_base_url=app.config["PUBLIC_BASE_URL"],
+        default_count=app.config["DEFAULT_PAGE_SIZE"], max_count=app.config["MAX_PAGE_SIZE"],
+        limits=Limits(app.config["MAX_BODY_BYTES"], app.config["MAX_BUNDLE_ENTRIES"],
+                      app.config["MAX_ATTACHMENT_BYTES"]),
+        test_writes=app.config["QUALIFICATION_MODE"], software_version=__version__,
+    )
+    fhir.init_app(app, fhir_services, url_prefix=app.config["FHIR_BASE_PATH"])
+    health.init_app(app)
+    if app.config["PROXY_FIX"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
+    cli.init_app(app)
+    return app

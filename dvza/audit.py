@@ -1,0 +1,72 @@
+"""The audit log: every data access and security event, appended in its own transaction.
+
+Records go to the append-only ``audit_event`` table (committed independently of the request, so
+a failed or rolled-back request is still logged) and, as JSON lines, to the ``dvza.audit`` logger
+(and ``AUDIT_LOG_FILE`` when configured) for shipping to a SIEM. If the record cannot be written
+the FHIR response is withheld (see ``fhir_api.api``): no unlogged access (NEN 7513).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import typing as t
+from datetime import UTC
+from datetime import datetime
+
+from fhir_api.services import AccessEvent
+
+from .models import AuditRecord
+
+if t.TYPE_CHECKING:
+    from .db import Database
+
+logger = logging.getLogger("dvza.audit")
+
+
+class AuditLog:
+    def __init__(self, database: Database):
+        self.database = database
+
+    def record(self, event: AccessEvent) -> None:
+        """Store a FHIR access event (``fhir_api.services.AuditSink``)."""
+        self.write(
+            event_type=f"fhir.{event.action}",
+            outcome=str(event.status),
+            actor=f"pgo:{event.client_id}" if event.client_id else "pgo",
+            patient_id=event.patient_id,
+            client_id=event.client_id,
+            token_ref=event.token_ref,
+            gegevensdiensten=" ".join(event.gegevensdiensten) or None,
+            resource_type=event.resource_type,
+            resource_ids=" ".join(event.resource_ids)[:20000] or None,
+            query=event.query or None,
+            request_id=event.request_id,
+            correlation_id=event.correlation_id,
+            remote_addr=event.remote_addr,
+            detail=event.detail or None,
+        )
+
+    def write(self, *, event_type: str, outcome: str, actor: str, **fields: t.Any) -> None:
+        """Append one record (any subsystem: oauth, queue, admin)."""
+        now = datetime.now(UTC)
+        record = AuditRecord(occurred_at=now, event_type=event_type, outcome=outcome, actor=actor, **fields)
+        with self.database.sessionmaker() as session:
+            session.add(record)
+            session.commit()
+        logger.info(
+            "%s %s actor=%s patient=%s", event_type, outcome, actor, fields.get("patient_id") or "-",
+            extra={"audit": {"occurred_at": now.isoformat(), "event_type": event_type, "outcome": outcome,
+                             "actor": actor, **{k: v for k, v in fields.items() if v is not None}}},
+        )
+
+
+class JsonLinesHandler(logging.FileHandler):
+    """Writes the ``audit`` payload of each record as one JSON line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        payload = getattr(record, "audit", None)
+        if payload is None:
+            return
+        record.msg, record.args = json.dumps(payload, ensure_ascii=False, default=str), ()
+        super().emit(record)

@@ -1,0 +1,140 @@
+"""The ``dvza`` command line (Flask's CLI with the app factory; ``dvza --help``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import typing as t
+from datetime import date
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask import current_app
+from flask.cli import FlaskGroup
+from flask.cli import with_appcontext
+
+from .db import get_database
+
+
+def _create_app() -> Flask:
+    from . import create_app
+
+    return create_app()
+
+
+main = FlaskGroup(create_app=_create_app, add_default_commands=True, help="medmij-dvza: a MedMij DVZA.")
+
+
+def shared_dir() -> Path:
+    """The read-only reference material (Nictiz sets, MedMij lists): ``DVZA_SHARED_DIR``."""
+    configured = os.environ.get("DVZA_SHARED_DIR")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parent.parent.parent / "shared"
+
+
+# ---------------------------------------------------------------------------------------- db
+@click.group("db", help="Database set-up.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("init", help="Create all tables (idempotent).")
+@with_appcontext
+def db_init() -> None:
+    get_database(current_app).create_all()
+    click.echo("database ready")
+
+
+# ---------------------------------------------------------------------------------- testdata
+@click.group("testdata", help="Load Nictiz test patients and qualification tokens.")
+def testdata_group() -> None:
+    pass
+
+
+@testdata_group.command("load", help="Load the fixtures of Nictiz sets (or folders of FHIR resources).")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), help="Value of T (default: today).")
+@click.option("--external-documents", type=click.Choice(["fetch", "placeholder"]), default="fetch",
+              show_default=True, help="How attachments at external URLs are imported.")
+@click.option("--strict", is_flag=True, help="Exit 1 when any resource is refused.")
+@click.option("-v", "--verbose", is_flag=True, help="List every loaded, skipped and refused file.")
+@with_appcontext
+def testdata_load(paths: tuple[Path, ...], today: t.Any, external_documents: str, strict: bool,
+                  verbose: bool) -> None:
+    from . import testdata
+
+    database = get_database(current_app)
+    with database.sessionmaker() as session:
+        report = testdata.load(
+            session, paths, today=today.date() if today else date.today(),
+            local_bases=_local_bases(), bsn_key=current_app.config["BSN_HMAC_KEY"],
+            external_documents=external_documents,
+        )
+    if verbose:
+        for label in report.loaded:
+            click.echo(f"  loaded   {label}")
+        for path, reason in report.skipped:
+            click.echo(f"  skipped  {path}: {reason}")
+    for url, how in report.imported_documents:
+        click.echo(f"  document {url}: {how}")
+    for label, reason in report.refused:
+        click.echo(f"  refused  {label}: {reason}", err=True)
+    click.echo(report.summary())
+    if strict and report.refused:
+        sys.exit(1)
+
+
+@testdata_group.command("tokens", help="Import QualificationTokens.json as qualification-mode access tokens.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--gegevensdiensten", default=None,
+              help="Comma-separated gegevensdienst ids the tokens cover (default: all configured).")
+@click.option("--script", "scripts", multiple=True, help="Only entries of this qualificationScript.")
+@with_appcontext
+def testdata_tokens(file: Path, gegevensdiensten: str | None, scripts: tuple[str, ...]) -> None:
+    from . import testdata
+
+    entries = json.loads(file.read_text(encoding="utf-8"))
+    diensten = gegevensdiensten.split(",") if gegevensdiensten else list(current_app.config["GEGEVENSDIENSTEN"])
+    database = get_database(current_app)
+    with database.sessionmaker() as session:
+        result = testdata.import_tokens(session, entries, gegevensdiensten=diensten,
+                                        bsn_key=current_app.config["BSN_HMAC_KEY"], scripts=scripts)
+    click.echo(f"{len(result.imported)} qualification tokens imported for gegevensdiensten {','.join(diensten)}")
+    if not current_app.config["QUALIFICATION_MODE"]:
+        click.echo("note: they are only accepted with DVZA_QUALIFICATION_MODE=true", err=True)
+
+
+def _local_bases() -> tuple[str, ...]:
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    return (base.rstrip("/"),) if base else ()
+
+
+# -------------------------------------------------------------------------------------- demo
+@click.group("demo", help="Demo data for `make run`.")
+def demo_group() -> None:
+    pass
+
+
+@demo_group.command("prepare", help="Create tables and load the Nictiz Cert sets and tokens (idempotent).")
+@click.option("--shared", type=click.Path(path_type=Path), default=None, help="Default: $DVZA_SHARED_DIR.")
+@click.pass_context
+def demo_prepare(ctx: click.Context, shared: Path | None) -> None:
+    root = (shared or shared_dir()) / "conformance" / "nictiz-testscripts"
+    sets = [root / "output" / "STU3" / name / "MedMij" / "Cert"
+            for name in ("BgZ-3-0", "PDFA-3-0", "Questionnaires-2-0", "SelfMeasurements-2-0")]
+    missing = [s for s in sets if not s.is_dir()]
+    if missing:
+        raise click.ClickException(f"test data not found: {missing[0]} (set DVZA_SHARED_DIR)")
+    ctx.invoke(db_init)
+    ctx.invoke(testdata_load, paths=tuple(sets), today=None, external_documents="fetch", strict=False,
+               verbose=False)
+    ctx.invoke(testdata_tokens, file=root / "Configuration" / "QualificationTokens.json", gegevensdiensten=None,
+               scripts=())
+
+
+def init_app(app: Flask) -> None:
+    for group in (db_group, testdata_group, demo_group):
+        app.cli.add_command(group)

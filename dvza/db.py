@@ -1,0 +1,109 @@
+"""The database: one SQLAlchemy engine per process, one session per request.
+
+SQLite is the embedded default (WAL journal, so several gunicorn workers can read while one
+writes); PostgreSQL (``postgresql+psycopg://``) is for more than one host. Only SQL that works on
+both is used (design-references.md §5.4): e.g. ``UPDATE … RETURNING`` for single-use codes and
+queue claims, ``WITH RECURSIVE`` for reference reachability.
+
+Each package owns its tables (``fhir_api.models``, ``oauth.models``, ``dvza.models``); this module
+creates them all on one engine, plus the append-only guard on the audit table.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import Flask
+from flask import g
+from sqlalchemy import Engine
+from sqlalchemy import create_engine
+from sqlalchemy import event
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import StaticPool
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False):
+        self.url = url
+        kwargs: dict[str, t.Any] = {"echo": echo}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            if url in ("sqlite://", "sqlite:///:memory:"):
+                kwargs["poolclass"] = StaticPool
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def metadatas(self) -> list[t.Any]:
+        from fhir_api.models import FhirBase
+        from oauth.models import OAuthBase
+
+        from .models import AppBase
+
+        return [FhirBase.metadata, OAuthBase.metadata, AppBase.metadata]
+
+    def create_all(self) -> None:
+        """Create missing tables (idempotent) and the audit append-only triggers."""
+        for metadata in self.metadatas():
+            metadata.create_all(self.engine)
+        from .models import install_append_only_guards
+
+        install_append_only_guards(self)
+
+    def drop_all(self) -> None:
+        for metadata in reversed(self.metadatas()):
+            metadata.drop_all(self.engine)
+
+    def session(self) -> Session:
+        """The session of the current request (or CLI command), closed at teardown."""
+        if "db_session" not in g:
+            g.db_session = self.sessionmaker()
+        return t.cast(Session, g.db_session)
+
+    def check(self) -> None:
+        """Raise if the database cannot be reached (readiness probe)."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: t.Any, _record: t.Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    except Exception:  # noqa: BLE001 - in-memory databases have no WAL; nothing to do
+        pass
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def init_app(app: Flask, database: Database) -> None:
+    app.extensions["dvza.db"] = database
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.rollback()
+            session.close()
+
+
+def get_database(app: Flask) -> Database:
+    return t.cast(Database, app.extensions["dvza.db"])

@@ -1,0 +1,39 @@
+"""Linking people (BSN, from DigiD) to their Patient resource, by keyed hash only."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import IdentityLink
+
+
+def is_valid_bsn(bsn: str) -> bool:
+    """The BSN "elfproef": nine digits, weighted sum (9..2, -1) divisible by 11."""
+    if len(bsn) != 9 or not bsn.isdigit():
+        return False
+    total = sum(int(digit) * weight for digit, weight in zip(bsn[:8], range(9, 1, -1), strict=True))
+    total -= int(bsn[8])
+    return total % 11 == 0 and bsn != "000000000"
+
+
+def bsn_hmac(key: str, bsn: str) -> str:
+    return hmac.new(key.encode("utf-8"), bsn.strip().encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def link(session: Session, key: str, bsn: str, patient_id: str) -> None:
+    """Record that ``bsn`` is the person of Patient ``patient_id`` (the caller commits)."""
+    digest = bsn_hmac(key, bsn)
+    existing = session.get(IdentityLink, digest)
+    if existing is None:
+        session.add(IdentityLink(bsn_hmac=digest, patient_id=patient_id))
+    else:
+        existing.patient_id = patient_id
+
+
+def patient_for(session: Session, key: str, bsn: str) -> str | None:
+    """The Patient logical id of this person, or None when this hospital does not know them."""
+    return session.scalar(select(IdentityLink.patient_id).where(IdentityLink.bsn_hmac == bsn_hmac(key, bsn)))

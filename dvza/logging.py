@@ -1,0 +1,48 @@
+"""Structured logs (Warehouse style, design-references.md §4.3): one JSON object per line in
+production, readable lines in development. ``extra=`` fields are kept as JSON fields."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC
+from datetime import datetime
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                payload[key] = value
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload, ensure_ascii=False, default=str)
+
+
+def configure(fmt: str = "json", level: str = "INFO", audit_file: str | None = None) -> None:
+    """Set up the ``dvza``, ``oauth``, ``fhir_api`` and ``medmij_lists`` loggers (idempotent)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.set_name("dvza")
+    for name in ("dvza", "oauth", "fhir_api", "medmij_lists", "medmij"):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        if not any(h.get_name() == "dvza" for h in logger.handlers):
+            logger.addHandler(handler)
+        logger.propagate = False
+    if audit_file:
+        from .audit import JsonLinesHandler
+
+        audit_logger = logging.getLogger("dvza.audit")
+        if not any(isinstance(h, JsonLinesHandler) for h in audit_logger.handlers):
+            audit_logger.addHandler(JsonLinesHandler(audit_file, encoding="utf-8"))

@@ -1,0 +1,91 @@
+"""Tables owned by the application: the audit log (and the return queue, ``dvza.queue``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import text
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+
+class AppBase(DeclarativeBase):
+    """Declarative base of the application's own tables."""
+
+
+class IdentityLink(AppBase):
+    """Which Patient resource a person (BSN) is. Only a keyed hash (HMAC-SHA256) of the BSN is
+    stored: login (DigiD) yields a BSN, and this maps it to the patient's logical id. The BSN never
+    appears in served resources (fhir-content.md §1.2 #14), logs or audit records.
+    """
+
+    __tablename__ = "identity_link"
+
+    bsn_hmac: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class AuditRecord(AppBase):
+    """One data access or security event (NEN 7513:2018 style: which event, when, which patient,
+    which user/client, on whose behalf, outcome). Append-only: the database refuses UPDATE and
+    DELETE (:func:`install_append_only_guards`). Never holds a BSN or a token, only references.
+    """
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_patient_time", "patient_id", "occurred_at"),
+        Index("ix_audit_event_client_time", "client_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    #: ``fhir.type-search``, ``fhir.instance-read``, ``oauth.consent-granted``, ``queue.claim`` …
+    event_type: Mapped[str] = mapped_column(String(64))
+    #: HTTP status or ``success``/``failure``
+    outcome: Mapped[str] = mapped_column(String(32))
+    #: who acted: ``pgo:<client_id>``, ``person``, ``staff:<name>``, ``system``
+    actor: Mapped[str] = mapped_column(String(255))
+    #: on whose behalf / whose data: the Patient logical id (never the BSN)
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    client_id: Mapped[str | None] = mapped_column(String(255))
+    token_ref: Mapped[str | None] = mapped_column(String(32))
+    gegevensdiensten: Mapped[str | None] = mapped_column(String(255))
+    resource_type: Mapped[str | None] = mapped_column(String(64))
+    resource_ids: Mapped[str | None] = mapped_column(Text)
+    query: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+_SQLITE_GUARDS = [
+    "CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_event "
+    "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_event_no_delete BEFORE DELETE ON audit_event "
+    "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END",
+]
+_POSTGRES_GUARDS = [
+    "CREATE OR REPLACE FUNCTION dvza_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$",
+    "DROP TRIGGER IF EXISTS audit_event_append_only ON audit_event",
+    "CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event "
+    "FOR EACH ROW EXECUTE FUNCTION dvza_append_only()",
+    "DROP TRIGGER IF EXISTS audit_event_no_truncate ON audit_event",
+    "CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event "
+    "FOR EACH STATEMENT EXECUTE FUNCTION dvza_append_only()",
+]
+
+
+def install_append_only_guards(database: object) -> None:
+    """Make the audit table append-only in the database itself, not just in this code."""
+    statements = _SQLITE_GUARDS if database.is_sqlite else _POSTGRES_GUARDS  # type: ignore[attr-defined]
+    with database.engine.begin() as connection:  # type: ignore[attr-defined]
+        for statement in statements:
+            connection.execute(text(statement))

@@ -1,0 +1,54 @@
+"""Storage of the authorization server: codes, tokens, consents. Secrets are stored hashed.
+
+design-references.md §1.7: own the storage; store ``sha256(code)``/``sha256(token)`` only (RFC 6819
+§4.3.2/§5.1.4.1.3 — a database leak must not yield usable tokens); codes are consumed atomically
+(``used_at``); tokens remember the code they came from (``code_id``) so a replayed code can revoke
+them (RFC 6749 §4.1.2, §10.5), and the certificate they are bound to (RFC 8705 §3, ``x5t#S256``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime
+from sqlalchemy import Index
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+
+class OAuthBase(DeclarativeBase):
+    """Declarative base of the authorization server's tables."""
+
+
+class Token(OAuthBase):
+    """An access or refresh token (or a pre-issued qualification token). Only its hash is kept."""
+
+    __tablename__ = "oauth_token"
+    __table_args__ = (
+        Index("ix_oauth_token_code", "code_id"),
+        Index("ix_oauth_token_consent", "consent_id"),
+        Index("ix_oauth_token_patient", "patient_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: ``access`` | ``refresh`` | ``qualification``
+    kind: Mapped[str] = mapped_column(String(16))
+    client_id: Mapped[str | None] = mapped_column(String(255))
+    patient_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(Text, default="")
+    #: space-separated GegevensdienstIds the token covers
+    gegevensdiensten: Mapped[str] = mapped_column(String(255), default="")
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_reason: Mapped[str | None] = mapped_column(String(64))
+    code_id: Mapped[str | None] = mapped_column(String(36))
+    consent_id: Mapped[str | None] = mapped_column(String(36))
+    #: RFC 8705 §3.1 confirmation: base64url SHA-256 of the client certificate (DER)
+    cnf_x5t_s256: Mapped[str | None] = mapped_column(String(64))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

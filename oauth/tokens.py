@@ -1,0 +1,156 @@
+"""Access tokens: issuing, hashing, checking (introspection for the resource server).
+
+MedMij rules: tokens are UUID version 4, random, without meaning, never two identical valid ones
+(UCI "ZA OAuth"; 2.0.0 "Verplichting controle op uniciteit"); an access token is valid 900 s.
+Only ``sha256(token)`` is stored; the unique index on the hash enforces uniqueness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import typing as t
+import uuid
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .errors import InvalidTokenError
+from .models import Token
+
+QUALIFICATION = "qualification"
+ACCESS = "access"
+REFRESH = "refresh"
+
+
+def hash_secret(value: str) -> str:
+    """SHA-256 hex of a code or token: what is stored and looked up."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def token_ref(token_hash: str) -> str:
+    """A short, non-secret reference to a token for logs and audit records."""
+    return token_hash[:12]
+
+
+def new_secret() -> str:
+    """A fresh UUIDv4 (MedMij: "slechts gebruik gemaakt van UUID Version 4", random)."""
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; they are stored in UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What the resource server learns about a valid token."""
+
+    token_id: str
+    token_ref: str
+    kind: str
+    patient_id: str
+    client_id: str | None
+    gegevensdiensten: frozenset[str]
+    scope: str
+    cnf_x5t_s256: str | None
+    expires_at: datetime | None
+
+
+def introspect(
+    session: Session,
+    token: str,
+    *,
+    client_thumbprint: str | None = None,
+    allow_qualification: bool = False,
+    now: datetime | None = None,
+) -> TokenInfo:
+    """Check an access token presented on a resource request (RFC 6750 §3.1 ``invalid_token``).
+
+    Valid means: known, an access (or, in qualification mode, a qualification) token, not expired
+    (900 s, core.tknint), not revoked, and — when bound to a certificate — presented over a TLS
+    connection with that client certificate (RFC 8705 §3: the resource server "MUST verify that the
+    certificate matches the certificate-bound access token").
+    """
+    now = now or utcnow()
+    row = session.scalar(select(Token).where(Token.token_hash == hash_secret(token)))
+    if row is None:
+        raise InvalidTokenError("The access token is unknown")
+    if row.kind == QUALIFICATION:
+        if not allow_qualification:
+            raise InvalidTokenError("Qualification tokens are only accepted in qualification mode")
+    elif row.kind != ACCESS:
+        raise InvalidTokenError("This is not an access token")
+    if row.revoked_at is not None:
+        raise InvalidTokenError("The access token has been revoked")
+    expires_at = aware(row.expires_at)
+    if expires_at is not None and expires_at <= now:
+        raise InvalidTokenError("The access token has expired")
+    if row.cnf_x5t_s256:
+        if not client_thumbprint or not hmac.compare_digest(row.cnf_x5t_s256, client_thumbprint):
+            raise InvalidTokenError("The access token is bound to another client certificate")
+    return TokenInfo(
+        token_id=row.id,
+        token_ref=token_ref(row.token_hash),
+        kind=row.kind,
+        patient_id=row.patient_id,
+        client_id=row.client_id,
+        gegevensdiensten=frozenset(row.gegevensdiensten.split()),
+        scope=row.scope,
+        cnf_x5t_s256=row.cnf_x5t_s256,
+        expires_at=expires_at,
+    )
+
+
+def store_token(
+    session: Session,
+    value: str,
+    *,
+    kind: str,
+    patient_id: str,
+    gegevensdiensten: t.Iterable[str],
+    client_id: str | None = None,
+    scope: str = "",
+    lifetime: timedelta | None = None,
+    code_id: str | None = None,
+    consent_id: str | None = None,
+    cnf_x5t_s256: str | None = None,
+    correlation_id: str | None = None,
+    now: datetime | None = None,
+) -> Token:
+    """Persist a token by its hash (the caller commits)."""
+    now = now or utcnow()
+    row = Token(
+        id=str(uuid.uuid4()), token_hash=hash_secret(value), kind=kind, client_id=client_id,
+        patient_id=patient_id, scope=scope, gegevensdiensten=" ".join(sorted(set(gegevensdiensten))),
+        issued_at=now, expires_at=now + lifetime if lifetime else None, code_id=code_id,
+        consent_id=consent_id, cnf_x5t_s256=cnf_x5t_s256, correlation_id=correlation_id,
+    )
+    session.add(row)
+    return row
+
+
+def import_qualification_token(session: Session, value: str, *, patient_id: str,
+                               gegevensdiensten: t.Iterable[str]) -> Token:
+    """Create or re-bind a pre-issued qualification token (Nictiz QualificationTokens.json)."""
+    existing = session.scalar(select(Token).where(Token.token_hash == hash_secret(value)))
+    if existing is not None:
+        if existing.kind != QUALIFICATION:
+            raise ValueError("A token with this value exists and is not a qualification token")
+        existing.patient_id = patient_id
+        existing.gegevensdiensten = " ".join(sorted(set(gegevensdiensten)))
+        existing.revoked_at = None
+        return existing
+    return store_token(session, value, kind=QUALIFICATION, patient_id=patient_id,
+                       gegevensdiensten=gegevensdiensten, scope="qualification")
