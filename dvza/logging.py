@@ -34,9 +34,12 @@ def configure(fmt: str = "json", level: str = "INFO", audit_file: str | None = N
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.set_name("dvza")
+    handler.setLevel(level)
+    # loggers pass INFO on so the audit file gets every record; the console handler filters by level
+    logger_level = min(logging.getLevelName(level) if isinstance(level, str) else level, logging.INFO)
     for name in ("dvza", "oauth", "fhir_api", "medmij_lists", "medmij"):
         logger = logging.getLogger(name)
-        logger.setLevel(level)
+        logger.setLevel(logger_level)
         if not any(h.get_name() == "dvza" for h in logger.handlers):
             logger.addHandler(handler)
         logger.propagate = False

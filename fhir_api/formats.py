@@ -32,7 +32,8 @@ _FORMAT_ALIASES = {"json": JSON, "xml": XML, **{m: JSON for m in _JSON_TYPES}, *
 
 def format_from_param(value: str) -> str:
     """The format a ``_format`` value names; 406 when it names none we write."""
-    key = value.split(";")[0].strip().lower()
+    # an unencoded '+' in a query string arrives as a space: application/fhir+json
+    key = value.split(";")[0].strip().lower().replace(" ", "+")
     if key not in _FORMAT_ALIASES:
         raise NotAcceptable(f"_format={value!r} is not supported; use json or xml")
     return _FORMAT_ALIASES[key]

@@ -20,7 +20,7 @@ def bearer_token(authorization: str | None) -> str:
         raise MissingTokenError()
     scheme, _, value = authorization.strip().partition(" ")
     if scheme.lower() != "bearer":
-        raise InvalidRequestError("Use the Bearer authentication scheme (RFC 6750 §2.1)")
+        raise InvalidRequestError("Use the Bearer authentication scheme (RFC 6750 section 2.1)")
     value = value.strip()
     if not value or " " in value:
         raise InvalidTokenError("Malformed bearer token")

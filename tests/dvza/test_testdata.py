@@ -1,0 +1,131 @@
+"""The test-data loader: date templates, discovery via load scripts, skips, refusals, documents."""
+
+from __future__ import annotations
+
+import base64
+import json
+import typing as t
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from dvza import testdata
+from fhir_api.models import ResourceRow
+from tests.support import CERT_SETS
+from tests.support import needs_shared
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("${DATE, T, D, -8}", "2024-02-21"),
+        ("${DATE, T, D, +7}T00:00:00+02:00", "2024-03-07T00:00:00+02:00"),
+        ("${DATE, T, D,-365}", "2023-02-29".replace("02-29", "03-01")),
+        ("${DATE, T, D, -0}", "2024-02-29"),
+        ("${DATE, T, M, -1}", "2024-01-29"),
+        ("${DATE, T, Y, +1}", "2025-02-28"),
+        ("${DATE,T,D,+1}", "2024-03-01"),
+    ],
+)
+def test_date_templates(template: str, expected: str) -> None:
+    assert testdata.materialise(template, date(2024, 2, 29)) == expected
+
+
+def test_month_arithmetic_clamps_to_month_end() -> None:
+    assert testdata.add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)
+    assert testdata.add_months(date(2024, 3, 31), -1) == date(2024, 2, 29)
+    assert testdata.add_months(date(2024, 12, 15), 1) == date(2025, 1, 15)
+
+
+def test_discovery_follows_the_load_script() -> None:
+    needs_shared()
+    files = testdata.discover([CERT_SETS["bgz"]])
+    assert len(files) == 63
+    assert all("_reference/resources" in str(f) for f in files)
+    questionnaire_files = testdata.discover([CERT_SETS["questionnaires"]])
+    assert not any("Task" in f.name for f in questionnaire_files)
+
+
+def _patient(pid: str) -> dict[str, t.Any]:
+    return {"resourceType": "Patient", "id": pid, "meta": {"profile": ["http://fhir.nl/fhir/StructureDefinition/nl-core-patient"]},
+            "birthDate": "${DATE, T, Y, -40}"}
+
+
+def test_folder_of_resources_with_skips_and_refusals(app: t.Any, tmp_path: t.Any) -> None:
+    (tmp_path / "a.json").write_text(json.dumps(_patient("td-1")))
+    (tmp_path / "b.json").write_text(json.dumps({**_patient("${patient-id}")}))
+    (tmp_path / "c.json").write_text(json.dumps({"resourceType": "Bundle", "type": "transaction"}))
+    (tmp_path / "d.json").write_text(json.dumps({"resourceType": "Observation", "id": "td-o", "status": "final"}))
+    (tmp_path / "e.xml").write_text("<not-fhir/>")
+    with app.extensions["dvza.db"].sessionmaker() as session:
+        report = testdata.load(session, [tmp_path], today=date(2024, 2, 29))
+        stored = session.scalar(select(ResourceRow.json_text).where(ResourceRow.logical_id == "td-1"))
+    assert report.loaded == ["Patient/td-1"]
+    assert {reason for _, reason in report.skipped} == {"template with runtime variables",
+                                                         "transaction Bundle (a request, not data)"}
+    refused = dict(report.refused)
+    assert "Observation/td-o" in refused and any("e.xml" in k for k in refused)
+    assert json.loads(stored)["birthDate"] == "1984-02-29"
+
+
+def _document_reference(url: str) -> dict[str, t.Any]:
+    return {
+        "resourceType": "DocumentReference", "id": "td-dr", "meta": {"profile": ["http://example.org/dr"]},
+        "status": "current", "indexed": "2024-01-01T00:00:00Z",
+        "type": {"coding": [{"system": "http://loinc.org", "code": "34781-5", "display": "Consult note"}]},
+        "subject": {"reference": "Patient/td-1", "display": "td"},
+        "content": [{"attachment": {"contentType": "application/pdf", "url": url, "title": "Brief"}}],
+    }
+
+
+@pytest.mark.parametrize("mode", ["fetch", "placeholder"])
+def test_external_documents_are_imported(app: t.Any, tmp_path: t.Any, mode: str) -> None:
+    (tmp_path / "a.json").write_text(json.dumps(_patient("td-1")))
+    (tmp_path / "b.json").write_text(json.dumps(_document_reference("https://elsewhere.test/doc.pdf")))
+    fetched: list[str] = []
+
+    def fetch(url: str) -> tuple[bytes, str]:
+        fetched.append(url)
+        return b"%PDF-1.4 fetched", "application/pdf"
+
+    with app.extensions["dvza.db"].sessionmaker() as session:
+        report = testdata.load(session, [tmp_path], today=date.today(), external_documents=mode, fetch=fetch)
+        rows = dict(session.execute(select(ResourceRow.logical_id, ResourceRow.json_text)).all())
+    assert "DocumentReference/td-dr" in report.loaded
+    url = json.loads(rows["td-dr"])["content"][0]["attachment"]["url"]
+    binary = json.loads(rows[url.split("/")[1]])
+    content = base64.b64decode(binary["content"])
+    if mode == "fetch":
+        assert fetched == ["https://elsewhere.test/doc.pdf"] and content == b"%PDF-1.4 fetched"
+    else:
+        assert fetched == [] and content.startswith(b"%PDF-1.4") and b"elsewhere.test" in content
+
+
+def test_failed_fetch_falls_back_to_a_placeholder(app: t.Any, tmp_path: t.Any) -> None:
+    (tmp_path / "a.json").write_text(json.dumps(_patient("td-1")))
+    (tmp_path / "b.json").write_text(json.dumps(_document_reference("https://elsewhere.test/doc.pdf")))
+
+    def fetch(url: str) -> tuple[bytes, str]:
+        raise OSError("network unreachable")
+
+    with app.extensions["dvza.db"].sessionmaker() as session:
+        report = testdata.load(session, [tmp_path], today=date.today(), fetch=fetch)
+    assert report.imported_documents == [("https://elsewhere.test/doc.pdf", "placeholder")]
+
+
+def test_placeholder_pdf_is_well_formed() -> None:
+    pdf = testdata.placeholder_pdf("Brief (test)", "https://x.test/a.pdf")
+    assert pdf.startswith(b"%PDF-1.4") and pdf.rstrip().endswith(b"%%EOF")
+    xref_at = int(pdf.rsplit(b"startxref\n", 1)[1].split(b"\n")[0])
+    assert pdf[xref_at:].startswith(b"xref")
+    assert b"Brief \\(test\\)" in pdf
+
+
+def test_loading_twice_updates_instead_of_duplicating(app: t.Any, tmp_path: t.Any) -> None:
+    (tmp_path / "a.json").write_text(json.dumps(_patient("td-1")))
+    with app.extensions["dvza.db"].sessionmaker() as session:
+        testdata.load(session, [tmp_path], today=date.today())
+        testdata.load(session, [tmp_path], today=date.today())
+        versions = list(session.scalars(select(ResourceRow.version_id).where(ResourceRow.logical_id == "td-1")))
+    assert versions == [2]

@@ -1,0 +1,129 @@
+"""Helpers shared by the tests: paths to the reference material, tokens, database factories.
+
+The suite runs on SQLite by default. With ``DVZA_TEST_DATABASE_URL`` set to a PostgreSQL URL
+(``.ci/run`` starts a server), every database the tests use is a separate PostgreSQL database on
+that server, created fresh per use.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import typing as t
+import uuid
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("DVZA_SHARED_DIR") or REPO.parent / "shared")
+NICTIZ = SHARED / "conformance" / "nictiz-testscripts"
+STU3 = NICTIZ / "output" / "STU3"
+CERT_SETS = {
+    "bgz": STU3 / "BgZ-3-0" / "MedMij" / "Cert",
+    "pdfa": STU3 / "PDFA-3-0" / "MedMij" / "Cert",
+    "questionnaires": STU3 / "Questionnaires-2-0" / "MedMij" / "Cert",
+    "selfmeasurements": STU3 / "SelfMeasurements-2-0" / "MedMij" / "Cert",
+}
+TOKENS_FILE = NICTIZ / "Configuration" / "QualificationTokens.json"
+
+#: Qualification tokens of the Cert patients (QualificationTokens.json, fhir-content.md §2.3/§3.3/§4.2/§5.2)
+TOKENS = {
+    "medmij-bgz-patient-ts-01": "93cde269-ce35-4077-a39d-19296670e949",  # XXX_Helleman
+    "medmij-bgz-patient-ts-02": "6056a9eb-da6a-45dc-b557-e854e138af8f",  # XXX_Mesker
+    "example-pdfa-kwalificatie1": "f92b6141-55db-46d5-a3ae-874b69907d22",  # XXX_Baltus
+    "example-pdfa-kwalificatie2": "aae7b5aa-d796-4fba-b4d3-852d9043ee66",  # XXX_Schulte
+    "example-pdfa-kwalificatie3": "84b0da5a-3816-49ba-9df4-88bc089dd401",  # XXX_Ellens
+    "selfmeasurement-patient-kwalificatie1": "d9f8d61b-c236-489f-aba5-b3bebd312c30",  # XXX_Bourgonjee
+    "selfmeasurement-patient-kwalificatie2": "06bbe01d-b3cb-4028-8b1c-f731d0241b57",  # XXX_Bergzoon
+    "XXXVINK": "9e5ad1fa-3461-4f55-a033-55eb961b290a",
+    "XXXREPSCHER": "f9e46b63-c2cb-433c-a84e-2c02e0921c06",
+    "XXXBOUMANN": "0dd9618f-ac1f-4ecf-a5a1-440174706ddd",
+}
+
+_counter = itertools.count()
+
+
+def needs_shared() -> None:
+    if not STU3.is_dir():
+        pytest.skip(f"Nictiz reference material not found at {STU3} (set DVZA_SHARED_DIR)")
+
+
+class DatabaseFactory:
+    """Fresh, empty databases: temp SQLite files, or new databases on the test PostgreSQL server."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory):
+        self.tmp = tmp_path_factory.mktemp("db")
+        self.server_url = os.environ.get("DVZA_TEST_DATABASE_URL")
+        self.created: list[str] = []
+
+    @property
+    def is_postgresql(self) -> bool:
+        return bool(self.server_url and self.server_url.startswith("postgresql"))
+
+    def new(self, label: str = "db") -> str:
+        if not self.is_postgresql:
+            return f"sqlite:///{self.tmp / f'{label}-{next(_counter)}.sqlite3'}"
+        url = make_url(self.server_url)
+        name = f"{url.database}_{label}_{uuid.uuid4().hex[:8]}".lower()
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        self.created.append(name)
+        return url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        if not self.is_postgresql:
+            return
+        url = make_url(self.server_url)
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            for name in self.created:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def make_app(databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory,
+             **overrides: t.Any) -> t.Any:
+    from dvza import create_app
+
+    config = {
+        "TESTING": True,
+        "DATABASE_URL": databases.new(),
+        "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+        "SECRET_KEY": "test-secret-key",
+        "LOG_FORMAT": "console",
+        "LOG_LEVEL": "WARNING",
+        "QUALIFICATION_MODE": True,
+    }
+    config.update(overrides)
+    app = create_app(config)
+    return app
+
+
+def load_cert_data(app: t.Any, *names: str) -> t.Any:
+    """Load Nictiz Cert sets and the qualification tokens into the app's database."""
+    import json
+
+    from dvza import testdata
+
+    needs_shared()
+    database = app.extensions["dvza.db"]
+    with app.app_context(), database.sessionmaker() as session:
+        report = testdata.load(
+            session, [CERT_SETS[n] for n in names], today=date.today(), bsn_key=app.config["BSN_HMAC_KEY"],
+            external_documents="placeholder",
+        )
+        testdata.import_tokens(session, json.loads(TOKENS_FILE.read_text()),
+                               gegevensdiensten=list(app.config["GEGEVENSDIENSTEN"]),
+                               bsn_key=app.config["BSN_HMAC_KEY"])
+    return report
+
+
+def bearer(patient_id: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS[patient_id]}"}
