@@ -222,6 +222,12 @@ class Page:
     next_offset: int | None
 
 
+# Aliases for the self-joins of the reachability CTE, built once (aliasing per query is costly).
+_SEED_SOURCE = aliased(ResourceRow, name="seed_source")
+_STEP_SHARED = aliased(ResourceRow, name="step_shared")
+_STEP_EDGE = aliased(ReferenceIndex, name="step_edge")
+
+
 class PatientView:
     """Read access for one grant: patient + gegevensdienst scope (see module docstring)."""
 
@@ -234,38 +240,39 @@ class PatientView:
     # ------------------------------------------------------------------------ visibility in SQL
     def compartment_visible(self, row: t.Any, resource_type: str | None = None) -> ColumnElement[bool]:
         """Patient-compartment resources this grant may see (type allowed and filters met)."""
-        clauses = []
         types = [resource_type] if resource_type else list(self.scope.read)
+        unfiltered = [name for name in types if self.scope.can_read(name) and self.scope.filters(name) is None]
+        clauses: list[ColumnElement[bool]] = []
+        if len(unfiltered) == 1:
+            clauses.append(row.resource_type == unfiltered[0])
+        elif unfiltered:
+            clauses.append(row.resource_type.in_(unfiltered))
         for type_name in types:
-            if not self.scope.can_read(type_name):
+            filters = self.scope.filters(type_name) if self.scope.can_read(type_name) else None
+            if not filters:
                 continue
-            filters = self.scope.filters(type_name)
-            type_clause: ColumnElement[bool] = row.resource_type == type_name
-            if filters is not None:
-                known = params_for(type_name)
-                alternatives = []
-                for filter_set in filters:
-                    conditions = [Condition(known[name], None, (value,)) for name, value in filter_set]
-                    alternatives.append(all_conditions_sql(conditions, row, self.local_bases))
-                type_clause = and_(type_clause, or_(*alternatives))
-            clauses.append(type_clause)
+            known = params_for(type_name)
+            alternatives = [
+                all_conditions_sql([Condition(known[name], None, (value,)) for name, value in filter_set], row,
+                                   self.local_bases)
+                for filter_set in filters
+            ]
+            clauses.append(and_(row.resource_type == type_name, or_(*alternatives)))
         if not clauses:
             return false()
-        return and_(row.patient_id == self.patient_id, or_(*clauses))
+        return and_(row.patient_id == self.patient_id, or_(*clauses) if len(clauses) > 1 else clauses[0])
 
     def reachable(self) -> t.Any:
         """Recursive CTE of (type, id) reachable from visible compartment resources through
         references, passing only through shared resources."""
-        source = aliased(ResourceRow)
-        edge = ReferenceIndex
+        source, edge = _SEED_SOURCE, ReferenceIndex
         seed = (
             select(edge.target_type.label("rtype"), edge.target_id.label("rid"))
             .join(source, source.pk == edge.resource_pk)
             .where(edge.param == search_index.ALL_REFERENCES, self.compartment_visible(source))
         )
         reach = seed.cte("reach", recursive=True)
-        shared = aliased(ResourceRow)
-        edge2 = aliased(ReferenceIndex)
+        shared, edge2 = _STEP_SHARED, _STEP_EDGE
         step = (
             select(edge2.target_type, edge2.target_id)
             .join(shared, shared.pk == edge2.resource_pk)
@@ -293,14 +300,14 @@ class PatientView:
 
     # ---------------------------------------------------------------------------------- reading
     def read(self, resource_type: str, logical_id: str, column: str = "json_text") -> ResourceRow | None:
-        row = aliased(ResourceRow)
+        row = ResourceRow
         statement = select(row).where(
             row.resource_type == resource_type, row.logical_id == logical_id, self.visible(row, resource_type)
         )
         return self.session.scalar(statement)
 
     def search(self, search: ParsedSearch, column: str = "json_text") -> Page:
-        row = aliased(ResourceRow)
+        row = ResourceRow
         where = and_(
             row.resource_type == search.resource_type,
             self.visible(row, search.resource_type),
@@ -334,38 +341,48 @@ class PatientView:
         return [found[pk] for pk in pks if pk in found]
 
     def _includes(self, includes: list[Include], matches: list[t.Any], column: str) -> list[t.Any]:
+        """Resources named by ``_include``/``_revinclude`` (search.html#include), each visible to this
+        grant, not already in the result; ``:iterate`` repeats on what was included."""
         seen = {(r.resource_type, r.logical_id) for r in matches}
         result: list[t.Any] = []
         frontier = list(matches)
         first = True
         while frontier and includes:
-            found: list[t.Any] = []
+            wanted: list[tuple[str, str]] = []
             for include in includes:
                 if not first and not include.iterate:
                     continue
                 sources = [r for r in frontier if r.resource_type == include.source_type or include.reverse]
-                if not sources:
-                    continue
-                targets = self._include_targets(include, sources)
-                for target_type, target_id in targets:
-                    if (target_type, target_id) in seen:
-                        continue
-                    if not self.may_read_type(target_type):
-                        continue
-                    row = self.read(target_type, target_id, column)
-                    if row is None:
-                        continue
-                    seen.add((target_type, target_id))
-                    found.extend(self._rows([row.pk], column))
+                if sources:
+                    for key in self._include_targets(include, sources):
+                        if key not in seen and self.may_read_type(key[0]):
+                            seen.add(key)
+                            wanted.append(key)
+            found = self._visible_rows(wanted, column)
             result.extend(found)
             frontier = found
             first = False
         return result
 
+    def _visible_rows(self, keys: list[tuple[str, str]], column: str) -> list[t.Any]:
+        """The rows of ``keys`` this grant may see, in the order of ``keys`` (one query per type)."""
+        by_type: dict[str, list[str]] = {}
+        for type_name, logical_id in keys:
+            by_type.setdefault(type_name, []).append(logical_id)
+        pks: dict[tuple[str, str], int] = {}
+        for type_name, ids in by_type.items():
+            row = ResourceRow
+            statement = select(row.pk, row.logical_id).where(
+                row.resource_type == type_name, row.logical_id.in_(ids), self.visible(row, type_name)
+            )
+            for pk, logical_id in self.session.execute(statement):
+                pks[(type_name, logical_id)] = pk
+        return self._rows([pks[key] for key in keys if key in pks], column)
+
     def _include_targets(self, include: Include, sources: list[t.Any]) -> list[tuple[str, str]]:
         if include.reverse:
             keys = [(s.resource_type, s.logical_id) for s in sources]
-            src = aliased(ResourceRow)
+            src = ResourceRow
             statement = (
                 select(src.resource_type, src.logical_id)
                 .join(ReferenceIndex, ReferenceIndex.resource_pk == src.pk)
