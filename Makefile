@@ -28,6 +28,10 @@ test: $(STAMP)
 test-postgres: $(STAMP)
 	DVZA_TEST_DATABASE_URL="$$DVZA_TEST_POSTGRES_URL" $(BIN)/pytest -q -m "not browser" tests
 
+# `make run`: the DVZA with the Nictiz Cert test patients on an embedded SQLite database in var/.
+run: export DVZA_INSTANCE_PATH ?= $(CURDIR)/var
+run: export DVZA_QUALIFICATION_MODE ?= true
+run: export DVZA_LOG_FORMAT ?= console
 run: $(STAMP)
 	$(BIN)/dvza demo prepare
 	$(BIN)/dvza serve

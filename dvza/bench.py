@@ -94,11 +94,12 @@ def prepare(instance: Path, database_url: str, shared: Path) -> dict[str, str]:
 
 
 def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", "dvza:create_app()"],
-        env=env,
-    )
+    from .serving import gunicorn_args
+
+    args = gunicorn_args(bind=f"127.0.0.1:{port}", workers=workers, certfile=None, keyfile=None, ca_certs=None,
+                         client_cert="none")
+    process = subprocess.Popen([*args[:-1], "--log-level", "warning", "--access-logfile", "/dev/null", args[-1]],
+                               env=env)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:

@@ -136,5 +136,7 @@ def demo_prepare(ctx: click.Context, shared: Path | None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_group, testdata_group, demo_group):
+    from .serving import serve
+
+    for group in (db_group, testdata_group, demo_group, serve):
         app.cli.add_command(group)

@@ -11,6 +11,7 @@ creates them all on one engine, plus the append-only guard on the audit table.
 
 from __future__ import annotations
 
+import os
 import typing as t
 
 from flask import Flask
@@ -38,6 +39,9 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # gunicorn --preload forks after the app (and its pool) exists: a child must not reuse the
+        # parent's connections (SQLAlchemy "Using Connection Pools with Multiprocessing").
+        os.register_at_fork(after_in_child=lambda: self.engine.dispose(close=False))
 
     @property
     def is_sqlite(self) -> bool:
