@@ -23,8 +23,10 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from . import db
     from . import health
     from . import logging as dvza_logging
+    from . import queue_api
     from .access import TokenAccessResolver
     from .audit import AuditLog
+    from .queue import ReturnQueue
 
     instance_path = os.environ.get("DVZA_INSTANCE_PATH") or (config or {}).get("INSTANCE_PATH")
     app = Flask(__name__, instance_path=os.path.abspath(instance_path) if instance_path else None,
@@ -41,6 +43,7 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
 
     audit = AuditLog(database)
     app.extensions["dvza.audit"] = audit
+    return_queue = ReturnQueue(database, audit)
     resolver = TokenAccessResolver(
         database, qualification_mode=app.config["QUALIFICATION_MODE"],
         trusted_proxies=app.config["TRUSTED_PROXIES"], client_cert_header=app.config["CLIENT_CERT_HEADER"],
@@ -51,9 +54,10 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
         default_count=app.config["DEFAULT_PAGE_SIZE"], max_count=app.config["MAX_PAGE_SIZE"],
         limits=Limits(app.config["MAX_BODY_BYTES"], app.config["MAX_BUNDLE_ENTRIES"],
                       app.config["MAX_ATTACHMENT_BYTES"]),
-        test_writes=app.config["QUALIFICATION_MODE"], software_version=__version__,
+        test_writes=app.config["QUALIFICATION_MODE"], software_version=__version__, submissions=return_queue,
     )
     fhir.init_app(app, fhir_services, url_prefix=app.config["FHIR_BASE_PATH"])
+    queue_api.init_app(app, return_queue)
     health.init_app(app)
     if app.config["PROXY_FIX"]:
         from werkzeug.middleware.proxy_fix import ProxyFix

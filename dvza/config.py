@@ -45,6 +45,8 @@ def defaults(instance_path: str) -> dict[str, t.Any]:
         # --- secrets
         "SECRET_KEY": None,
         "BSN_HMAC_KEY": None,
+        # --- return queue: consumer name -> SHA-256 of its API key (``dvza queue apikey NAME``)
+        "QUEUE_API_KEYS": {},
         # --- logging
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
@@ -103,6 +105,9 @@ def validate(config: t.Mapping[str, t.Any]) -> None:
         raise ConfigError("DEFAULT_PAGE_SIZE may not exceed MAX_PAGE_SIZE")
     if config["LOG_FORMAT"] not in ("json", "console"):
         raise ConfigError("LOG_FORMAT must be json or console")
+    keys = config["QUEUE_API_KEYS"]
+    if not isinstance(keys, dict) or any(len(str(v)) != 64 for v in keys.values()):
+        raise ConfigError("QUEUE_API_KEYS must map consumer names to SHA-256 hex digests of their keys")
     if not isinstance(config["TRUSTED_PROXIES"], list):
         raise ConfigError("TRUSTED_PROXIES must be a JSON list of addresses or networks")
     if not str(config["DATABASE_URL"]).startswith(("sqlite", "postgresql")):

@@ -340,3 +340,48 @@ def import_tokens(
         result.imported.append((str(entry.get("familyName", "")), patient_id))
     session.commit()
     return result
+
+
+# ----------------------------------------------------------------------------- questionnaire tasks
+def create_tasks(session: Session, files: t.Iterable[Path], *, today: date, close_open: bool = True,
+                 local_bases: t.Sequence[str] = ()) -> list[str]:
+    """Create Tasks from templates whose id is ``${task-id}`` (the Nictiz ``*-REQUESTED`` fixtures),
+    each under a fresh id. With ``close_open``, the patient's other open questionnaire Tasks
+    (``requested``) are cancelled first, so a test scenario sees exactly the Task it is about.
+    Commits; returns ``Task/<id>`` of each new Task."""
+    import uuid
+
+    from fhir_api import compartment
+
+    store = ResourceStore(session, local_bases=local_bases)
+    created = []
+    for path in files:
+        task_id = f"vl-task-{uuid.uuid4().hex[:16]}"
+        text = materialise(Path(path).read_text(encoding="utf-8-sig"), today).replace("${task-id}", task_id)
+        if "${" in text:
+            raise ValueError(f"{path}: template variables other than ${{task-id}} and dates remain")
+        resource = fhirjson.loads(text) if str(path).endswith(".json") else fhirxml.parse_xml(text.encode())
+        if resource.get("resourceType") != "Task":
+            raise ValueError(f"{path} is not a Task")
+        patient = compartment.owner(resource, store.local_bases)
+        if close_open and patient:
+            _cancel_open_tasks(session, store, patient)
+        store.put(resource)
+        created.append(f"Task/{task_id}")
+    session.commit()
+    return created
+
+
+def _cancel_open_tasks(session: Session, store: ResourceStore, patient_id: str) -> None:
+    from sqlalchemy import select
+
+    from fhir_api.models import ResourceRow
+
+    rows = session.scalars(select(ResourceRow).where(ResourceRow.resource_type == "Task",
+                                                     ResourceRow.patient_id == patient_id))
+    for row in list(rows):
+        task = fhirjson.loads(row.json_text)
+        if task.get("status") == "requested":
+            task["status"] = "cancelled"
+            task.pop("text", None)
+            store.put(task)

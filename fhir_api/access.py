@@ -48,6 +48,8 @@ class AccessResolver(t.Protocol):
 
 
 Filters = tuple[tuple[str, str], ...]  # AND of (search parameter, value) pairs
+#: a profile's rule for one resource type: alternatives (OR) of filter sets; ALL = no restriction
+ALL: tuple[Filters, ...] = ((),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +58,16 @@ class Profile:
 
     name: str
     description: str
-    #: resource type -> filters the resources must also match ("" = all of that type)
-    read: dict[str, Filters] = field(default_factory=dict)
+    #: resource type -> alternative filter sets the resources must match (ALL: every resource)
+    read: dict[str, tuple[Filters, ...]] = field(default_factory=dict)
     #: kinds of module-2 writes: "vitalsigns", "documents", "questionnaire-answers", "task-status"
     write: frozenset[str] = frozenset()
 
 
 VITAL_SIGNS = ("category", "http://hl7.org/fhir/observation-category|vital-signs")
+#: blood glucose self-measurements carry the laboratory-finding category, so they are matched by code
+BLOOD_GLUCOSE = ("code", ",".join(f"http://loinc.org|{c}" for c in ("14760-3", "14743-9", "14770-2", "15074-8",
+                                                                       "2339-0")))
 QUESTIONNAIRE_TASK = ("code", "http://loinc.org|74468-0")
 
 _BGZ_TYPES = (
@@ -73,29 +78,30 @@ _BGZ_TYPES = (
 )
 
 PROFILES: dict[str, Profile] = {
-    "bgz": Profile("bgz", "Basisgegevensset Zorg (BgZ 3.x), Verzamelen", {t_: () for t_ in _BGZ_TYPES}),
+    "bgz": Profile("bgz", "Basisgegevensset Zorg (BgZ 3.x), Verzamelen", {t_: ALL for t_ in _BGZ_TYPES}),
     "pdfa": Profile(
         "pdfa", "Documenten (PDF/A 3.x), Verzamelen",
-        {"Patient": (), "DocumentReference": (), "DocumentManifest": ()},
+        {"Patient": ALL, "DocumentReference": ALL, "DocumentManifest": ALL},
     ),
     "documents-send": Profile(
-        "documents-send", "Documenten (PDF/A 3.x), Delen", {"Patient": ()}, frozenset({"documents"})
+        "documents-send", "Documenten (PDF/A 3.x), Delen", {"Patient": ALL}, frozenset({"documents"})
     ),
     "vitalsigns-read": Profile(
         "vitalsigns-read", "Meetwaarden vitale functies (Zelfmetingen 2.x), Verzamelen",
-        {"Patient": (), "Observation": (VITAL_SIGNS,)},
+        {"Patient": ALL, "Observation": ((VITAL_SIGNS,), (BLOOD_GLUCOSE,))},
     ),
     "vitalsigns-send": Profile(
         "vitalsigns-send", "Meetwaarden vitale functies (Zelfmetingen 2.x), Delen",
-        {"Patient": ()}, frozenset({"vitalsigns"}),
+        {"Patient": ALL}, frozenset({"vitalsigns"}),
     ),
     "questionnaires-read": Profile(
         "questionnaires-read", "Verwijzing naar vragenlijst (Vragenlijsten 2.x), Verzamelen",
-        {"Patient": (), "Task": (QUESTIONNAIRE_TASK,)}, frozenset({"task-status"}),
+        {"Patient": ALL, "Task": ((QUESTIONNAIRE_TASK,),), "QuestionnaireResponse": ALL}, frozenset({"task-status"}),
     ),
     "questionnaires-send": Profile(
         "questionnaires-send", "Antwoorden op vragenlijst (Vragenlijsten 2.x), Delen",
-        {"Patient": (), "Task": (QUESTIONNAIRE_TASK,)}, frozenset({"questionnaire-answers", "task-status"}),
+        {"Patient": ALL, "Task": ((QUESTIONNAIRE_TASK,),), "QuestionnaireResponse": ALL},
+        frozenset({"questionnaire-answers", "task-status"}),
     ),
 }
 
@@ -138,7 +144,7 @@ def scope_for(gegevensdiensten: t.Iterable[str], mapping: t.Mapping[str, str]) -
         profile = PROFILES.get(mapping.get(dienst, ""))
         if profile is None:
             continue
-        for type_name, filters in profile.read.items():
-            read.setdefault(type_name, []).append(filters)
+        for type_name, alternatives in profile.read.items():
+            read.setdefault(type_name, []).extend(alternatives)
         write |= profile.write
     return Scope({k: tuple(v) for k, v in read.items()}, frozenset(write))

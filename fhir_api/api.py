@@ -64,6 +64,7 @@ def create_blueprint() -> Blueprint:
     bp = Blueprint("fhir", __name__)
     bp.after_request(_audit_after_request)
     bp.register_error_handler(FhirError, _fhir_error)
+    bp.register_error_handler(Exception, _unexpected_error)
     bp.add_url_rule("/metadata", "metadata", _metadata, methods=["GET"])
     bp.add_url_rule("/Observation/$lastn", "lastn", _lastn, methods=["GET"])
     bp.add_url_rule("/<rtype>", "search", _search, methods=["GET"])
@@ -275,6 +276,19 @@ def _fhir_error(error: FhirError) -> Response:
     return fhir_response(
         formats.render(error.operation_outcome(), fmt), error.status_code, fmt=fmt, headers=headers
     )
+
+
+def _unexpected_error(error: Exception) -> Response:
+    """Any other failure: logged with its traceback, answered as a 500 OperationOutcome without
+    internals (http.html#2.21.0.1: errors SHOULD be an OperationOutcome)."""
+    from werkzeug.exceptions import HTTPException
+
+    if isinstance(error, HTTPException) and error.code and error.code < 500:
+        wrapped = FhirError(error.description or error.name)
+        wrapped.status_code = error.code
+        return _fhir_error(wrapped)
+    current_app.logger.exception("unexpected error in the FHIR API")
+    return _fhir_error(FhirError("An internal error occurred; the request was not completed"))
 
 
 def _audit_after_request(response: Response) -> Response:

@@ -46,6 +46,9 @@ class ResourceRow(FhirBase):
     json_text: Mapped[str] = mapped_column(Text)
     #: FHIR XML rendering of the same version (fhir_api.fhirxml.render_xml)
     xml_text: Mapped[str] = mapped_column(Text)
+    #: data a PGO sent that the hospital has not accepted yet: the return-queue item id. Such
+    #: resources are not served until the item is accepted (then NULL).
+    hidden_by: Mapped[str | None] = mapped_column(String(36), index=True)
 
 
 class TokenIndex(FhirBase):

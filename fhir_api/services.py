@@ -43,14 +43,46 @@ class AuditSink(t.Protocol):
         ...
 
 
+@dataclass(slots=True)
+class Submission:
+    """What a PGO sent back in one request (Module 2), as handed to the return queue."""
+
+    id: str
+    kind: str  # vitalsigns | documents | questionnaire-answers | task-status
+    gegevensdienst: str | None
+    patient_id: str
+    client_id: str
+    request_id: str
+    correlation_id: str | None
+    body_sha256: str
+    resources: list[str]
+    summary: str
+    #: the FHIR response bundle/resource (JSON) returned to the PGO
+    response: dict[str, t.Any]
+    status_code: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class PriorSubmission:
+    body_sha256: str
+    response_json: str
+    status_code: int = 200
+
+
 class SubmissionSink(t.Protocol):
-    """Receives accepted module-2 submissions, in the caller's transaction (return queue)."""
+    """The return queue, written in the caller's transaction (implemented by ``dvza.queue``)."""
 
-    def submission_exists(self, session: Session, *, client_id: str | None, request_id: str) -> t.Any:
+    def prior(self, session: Session, *, client_id: str, request_id: str) -> PriorSubmission | None:
+        """The earlier submission with this MedMij-Request-ID from this client, if any."""
         ...
 
-    def enqueue(self, session: Session, submission: t.Any) -> t.Any:
+    def enqueue(self, session: Session, submission: Submission) -> None:
+        """Add the submission; raise ``DuplicateSubmission`` if the request id was used meanwhile."""
         ...
+
+
+class DuplicateSubmission(Exception):
+    """Another request with the same (client, MedMij-Request-ID) was stored concurrently."""
 
 
 @dataclass(slots=True)

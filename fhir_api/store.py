@@ -118,7 +118,7 @@ class ResourceStore:
         return resource, bsns
 
     def put(self, resource: dict[str, t.Any], *, prepared: bool = False,
-            display_for: t.Callable[[str, str], str | None] | None = None) -> Written:
+            display_for: t.Callable[[str, str], str | None] | None = None, hidden_by: str | None = None) -> Written:
         """Create or update ``resource`` under its own id (FHIR update, http.html#update)."""
         logical_id = resource.get("id")
         if not isinstance(logical_id, str) or not valid_id(logical_id):
@@ -128,6 +128,8 @@ class ResourceStore:
             resource, bsns = self.prepare(resource, display_for=display_for)
         patient_id = compartment.owner(resource, self.local_bases)
         existing = self.get(resource["resourceType"], logical_id)
+        if existing is not None and existing.hidden_by is not None:
+            raise InvalidResource(f"{resource['resourceType']}/{logical_id} is awaiting review and cannot change")
         if existing is not None and existing.patient_id != patient_id:
             raise InvalidResource(
                 f"{resource['resourceType']}/{logical_id} belongs to another patient and cannot move"
@@ -145,6 +147,7 @@ class ResourceStore:
             row = ResourceRow(
                 resource_type=resource["resourceType"], logical_id=logical_id, patient_id=patient_id,
                 version_id=version, last_updated=meta["lastUpdated"], json_text=json_text, xml_text=xml_text,
+                hidden_by=hidden_by,
             )
             self.session.add(row)
             self.session.flush()
@@ -161,6 +164,13 @@ class ResourceStore:
         resource = dict(resource)
         resource["id"] = str(uuid.uuid4())
         return self.put(resource, **kwargs)
+
+    def reveal(self, hidden_by: str) -> int:
+        """Make the resources of an accepted submission visible; returns how many."""
+        rows = list(self.session.scalars(select(ResourceRow).where(ResourceRow.hidden_by == hidden_by)))
+        for row in rows:
+            row.hidden_by = None
+        return len(rows)
 
     def delete_patient_data(self, patient_id: str) -> int:
         """Remove every resource in a patient's compartment (test-data purge); returns the count."""
@@ -260,7 +270,8 @@ class PatientView:
             clauses.append(and_(row.resource_type == type_name, or_(*alternatives)))
         if not clauses:
             return false()
-        return and_(row.patient_id == self.patient_id, or_(*clauses) if len(clauses) > 1 else clauses[0])
+        return and_(row.patient_id == self.patient_id, row.hidden_by.is_(None),
+                    or_(*clauses) if len(clauses) > 1 else clauses[0])
 
     def reachable(self) -> t.Any:
         """Recursive CTE of (type, id) reachable from visible compartment resources through
@@ -277,7 +288,7 @@ class PatientView:
             select(edge2.target_type, edge2.target_id)
             .join(shared, shared.pk == edge2.resource_pk)
             .join(reach, and_(shared.resource_type == reach.c.rtype, shared.logical_id == reach.c.rid))
-            .where(shared.patient_id.is_(None), edge2.param == search_index.ALL_REFERENCES)
+            .where(shared.patient_id.is_(None), shared.hidden_by.is_(None), edge2.param == search_index.ALL_REFERENCES)
         )
         return reach.union(step)
 
@@ -288,6 +299,7 @@ class PatientView:
         reach = self.reachable()
         shared = and_(
             row.patient_id.is_(None),
+            row.hidden_by.is_(None),
             exists(select(reach.c.rtype).where(reach.c.rtype == row.resource_type, reach.c.rid == row.logical_id)),
         )
         if resource_type == "Device":  # optionally owned: own device or a shared one in reach

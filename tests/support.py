@@ -127,3 +127,22 @@ def load_cert_data(app: t.Any, *names: str) -> t.Any:
 
 def bearer(patient_id: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[patient_id]}"}
+
+
+def fixture_text(path: Path, **variables: str) -> str:
+    """A Nictiz fixture with its date templates materialised (T = today) and ``${name}`` variables set."""
+    from dvza.testdata import materialise
+
+    text = materialise(path.read_text(encoding="utf-8-sig"), date.today())
+    for name, value in variables.items():
+        text = text.replace("${" + name + "}", value)
+    assert "${" not in text, f"unfilled variable in {path.name}"
+    return text
+
+
+def submit_headers(patient_id: str, fmt: str = "json", request_id: str | None = None) -> dict[str, str]:
+    mime = {"json": "application/fhir+json", "xml": "application/fhir+xml"}[fmt]
+    headers = {**bearer(patient_id), "Content-Type": mime, "Accept": mime, "Prefer": "return=representation",
+               "X-Correlation-ID": str(uuid.uuid4())}
+    headers["MedMij-Request-ID"] = request_id or str(uuid.uuid4())
+    return headers

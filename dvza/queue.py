@@ -1,0 +1,220 @@
+"""The return queue: what patients send from their PGO, waiting for the hospital (Module 2).
+
+The resource server hands every accepted submission to :meth:`ReturnQueue.enqueue` inside its own
+transaction (one commit for the data and the item). The hospital consumes items through the JSON
+API (:mod:`dvza.queue_api`), the ``dvza queue`` commands or the queue page:
+
+* ``claim`` leases up to N ``new`` (or lease-expired) items to one consumer. On PostgreSQL the
+  candidate rows are locked with ``FOR UPDATE SKIP LOCKED``, so concurrent consumers never get the
+  same item; SQLite runs the single ``UPDATE … RETURNING`` under its one-writer lock.
+* ``accept`` makes the submitted resources part of the patient's record (visible to reads);
+  ``reject`` keeps them out, with the reason. Both need the caller's current claim.
+
+Every hospital-side action is audit-logged with the patient it concerns (NEN 7513).
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fhir_api import fhirjson
+from fhir_api.services import DuplicateSubmission
+from fhir_api.services import PriorSubmission
+from fhir_api.services import Submission
+from fhir_api.store import ResourceStore
+
+from .models import QueueItem
+
+if t.TYPE_CHECKING:
+    from .audit import AuditLog
+    from .db import Database
+
+STATUSES = ("new", "claimed", "accepted", "rejected")
+
+
+class QueueError(Exception):
+    """A queue operation that cannot be done (unknown item, not claimed by you, already decided)."""
+
+    def __init__(self, message: str, status: int = 409):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """A queue item as shown to the hospital (JSON API, CLI, page)."""
+
+    id: str
+    received_at: str
+    kind: str
+    gegevensdienst: str | None
+    patient_id: str
+    client_id: str
+    request_id: str
+    status: str
+    summary: str
+    resources: list[str]
+    claimed_by: str | None
+    claimed_until: str | None
+    decided_at: str | None
+    decided_by: str | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, item: QueueItem) -> ItemView:
+        def iso(moment: datetime | None) -> str | None:
+            if moment is None:
+                return None
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+        return cls(item.id, iso(item.received_at) or "", item.kind, item.gegevensdienst, item.patient_id,
+                   item.client_id, item.request_id, item.status, item.summary, item.resources.split(),
+                   item.claimed_by, iso(item.claimed_until), iso(item.decided_at), item.decided_by, item.reason)
+
+    def to_json(self) -> dict[str, t.Any]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+
+class ReturnQueue:
+    def __init__(self, database: Database, audit: AuditLog, *, now: t.Callable[[], datetime] | None = None):
+        self.database = database
+        self.audit = audit
+        self.now = now or (lambda: datetime.now(UTC))
+
+    # ---------------------------------------------------------------- SubmissionSink (fhir_api)
+    def prior(self, session: Session, *, client_id: str, request_id: str) -> PriorSubmission | None:
+        item = session.scalar(select(QueueItem).where(QueueItem.client_id == client_id,
+                                                      QueueItem.request_id == request_id))
+        if item is None:
+            return None
+        return PriorSubmission(item.body_sha256, item.response_json)
+
+    def enqueue(self, session: Session, submission: Submission) -> None:
+        item = QueueItem(
+            id=submission.id, received_at=self.now(), kind=submission.kind, gegevensdienst=submission.gegevensdienst,
+            patient_id=submission.patient_id, client_id=submission.client_id, request_id=submission.request_id,
+            correlation_id=submission.correlation_id, body_sha256=submission.body_sha256,
+            resources=" ".join(submission.resources), summary=submission.summary,
+            response_json=fhirjson.dumps(submission.response), status="new", claims=0,
+        )
+        try:
+            with session.begin_nested():
+                session.add(item)
+        except IntegrityError as exc:
+            raise DuplicateSubmission(str(exc)) from exc
+
+    # ---------------------------------------------------------------------- hospital side
+    def list(self, *, status: str | None = None, patient_id: str | None = None, limit: int = 100) -> list[ItemView]:
+        with self.database.sessionmaker() as session:
+            query = select(QueueItem).order_by(QueueItem.received_at.desc()).limit(limit)
+            if status:
+                query = query.where(QueueItem.status == status)
+            if patient_id:
+                query = query.where(QueueItem.patient_id == patient_id)
+            return [ItemView.of(item) for item in session.scalars(query)]
+
+    def counts(self) -> dict[str, int]:
+        from sqlalchemy import func
+
+        with self.database.sessionmaker() as session:
+            rows = session.execute(select(QueueItem.status, func.count()).group_by(QueueItem.status))
+            return {status: 0 for status in STATUSES} | {status: count for status, count in rows}
+
+    def get(self, item_id: str, *, actor: str, with_resources: bool = True) -> tuple[ItemView, list[dict[str, t.Any]]]:
+        with self.database.sessionmaker() as session:
+            item = session.get(QueueItem, item_id)
+            if item is None:
+                raise QueueError(f"queue item {item_id} does not exist", 404)
+            resources = []
+            if with_resources:
+                store = ResourceStore(session)
+                for reference in item.resources.split():
+                    resource_type, _, logical_id = reference.partition("/")
+                    loaded = store.load(resource_type, logical_id)
+                    if loaded is not None:
+                        resources.append(loaded)
+            view = ItemView.of(item)
+        self.audit.write(event_type="queue.show", outcome="success", actor=actor, patient_id=view.patient_id,
+                         client_id=view.client_id, resource_ids=" ".join(view.resources), detail=view.id)
+        return view, resources
+
+    def claim(self, consumer: str, *, max_items: int = 10, lease_seconds: int = 300) -> list[ItemView]:
+        """Lease up to ``max_items`` claimable items to ``consumer``, oldest first."""
+        now = self.now()
+        with self.database.sessionmaker() as session:
+            claimable = (
+                select(QueueItem.id)
+                .where(or_(QueueItem.status == "new",
+                           (QueueItem.status == "claimed") & (QueueItem.claimed_until < now)))
+                .order_by(QueueItem.received_at, QueueItem.id)
+                .limit(max_items)
+                .with_for_update(skip_locked=True)
+            )
+            statement = (
+                update(QueueItem)
+                .where(QueueItem.id.in_(claimable.scalar_subquery()))
+                .values(status="claimed", claimed_by=consumer, claimed_until=now + timedelta(seconds=lease_seconds),
+                        claims=QueueItem.claims + 1)
+                .returning(QueueItem)
+                .execution_options(synchronize_session=False)
+            )
+            items = [ItemView.of(item) for item in session.scalars(statement)]
+            session.commit()
+        for item in items:
+            self.audit.write(event_type="queue.claim", outcome="success", actor=f"staff:{consumer}",
+                             patient_id=item.patient_id, client_id=item.client_id, detail=item.id)
+        return sorted(items, key=lambda i: (i.received_at, i.id))
+
+    def accept(self, item_id: str, consumer: str) -> ItemView:
+        return self._decide(item_id, consumer, "accepted", None)
+
+    def reject(self, item_id: str, consumer: str, reason: str) -> ItemView:
+        if not reason.strip():
+            raise QueueError("a rejection needs a reason", 400)
+        return self._decide(item_id, consumer, "rejected", reason.strip())
+
+    def release(self, item_id: str, consumer: str) -> ItemView:
+        """Give a claimed item back without deciding."""
+        with self.database.sessionmaker() as session:
+            item = self._claimed(session, item_id, consumer)
+            item.status, item.claimed_by, item.claimed_until = "new", None, None
+            view = ItemView.of(item)
+            session.commit()
+        return view
+
+    def _claimed(self, session: Session, item_id: str, consumer: str) -> QueueItem:
+        item = session.scalar(select(QueueItem).where(QueueItem.id == item_id).with_for_update())
+        if item is None:
+            raise QueueError(f"queue item {item_id} does not exist", 404)
+        claimed_until = item.claimed_until
+        if claimed_until is not None and claimed_until.tzinfo is None:
+            claimed_until = claimed_until.replace(tzinfo=UTC)
+        if item.status != "claimed" or item.claimed_by != consumer or (claimed_until and claimed_until < self.now()):
+            raise QueueError(f"queue item {item_id} is {item.status}"
+                             + (f" by {item.claimed_by}" if item.status == "claimed" else "")
+                             + "; claim it first")
+        return item
+
+    def _decide(self, item_id: str, consumer: str, status: str, reason: str | None) -> ItemView:
+        with self.database.sessionmaker() as session:
+            item = self._claimed(session, item_id, consumer)
+            item.status, item.decided_at, item.decided_by, item.reason = status, self.now(), consumer, reason
+            item.claimed_until = None
+            if status == "accepted":
+                ResourceStore(session).reveal(item.id)
+            view = ItemView.of(item)
+            session.commit()
+        self.audit.write(event_type=f"queue.{status}", outcome="success", actor=f"staff:{consumer}",
+                         patient_id=view.patient_id, client_id=view.client_id,
+                         resource_ids=" ".join(view.resources), detail=reason or view.id)
+        return view

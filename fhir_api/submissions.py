@@ -1,0 +1,525 @@
+"""Module 2: what the PGO sends back — self-measurements (53), documents (57), questionnaire
+answers and Task status changes (59/60) — as FHIR batch/transaction bundles (http.html#transaction)
+or a Task update.
+
+One submission is one unit (fhir-content.md §3.2, §4.1, §5.3):
+
+* ``urn:uuid:``/``urn:oid:`` full URLs get server ids and every reference (also attachment URLs)
+  is rewritten; references to this server's base become relative.
+* A posted Patient is *matched* to the token's patient, never created: contradicting BSN, birth
+  date, gender or family name refuses the submission (core.rscint.203: the patient is who the
+  token says).
+* Everything is validated before anything is written; any problem refuses the whole submission
+  with an OperationOutcome and changes nothing (no partial writes).
+* New resources are stored hidden until the hospital accepts the return-queue item; the writes and
+  the queue item commit in one transaction. The response is stored with the item: a retry with the
+  same ``MedMij-Request-ID`` (core.rscint.201) from the same client gets the same answer and never
+  a second copy; a different body under a used id is a 409.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import typing as t
+import uuid
+from dataclasses import dataclass
+from dataclasses import field
+
+from flask import Blueprint
+from flask import Response
+from flask import request
+
+from . import compartment
+from . import fhirjson
+from . import formats
+from . import questionnaires
+from . import vitalsigns
+from .access import AccessGrant
+from .access import Scope
+from .api import audit
+from .api import authorize
+from .api import base_url
+from .api import fhir_response
+from .api import local_bases
+from .api import response_format
+from .api import services
+from .errors import BusinessRuleViolation
+from .errors import Conflict
+from .errors import FhirError
+from .errors import Forbidden
+from .errors import InvalidRequest
+from .errors import InvalidResource
+from .errors import Issue
+from .errors import NotFound
+from .errors import PayloadTooLarge
+from .search.values import parse_reference
+from .services import DuplicateSubmission
+from .services import Submission
+from .store import ResourceStore
+from .store import Written
+from .store import display_of
+from .store import document_issues
+from .store import now_instant
+from .walk import iter_typed
+
+KIND_NAMES = {"vitalsigns": "zelfmetingen", "documents": "documenten", "questionnaire-answers": "vragenlijst",
+              "task-status": "taakstatus"}
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/", "bundle", post_bundle, methods=["POST"])
+
+
+# ---------------------------------------------------------------------------------------- entry
+def read_limited_body() -> tuple[bytes, str]:
+    limit = services().limits.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes")
+    fmt = formats.body_format(request.content_type)
+    data = request.get_data(cache=False)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes")
+    return data, fmt
+
+
+def post_bundle() -> Response:
+    fmt = response_format()
+    audit("transaction")
+    grant, scope = authorize()
+    data, body_fmt = read_limited_body()
+    bundle = formats.parse_body(data, body_fmt)
+    if bundle.get("resourceType") != "Bundle" or bundle.get("type") not in ("batch", "transaction"):
+        raise InvalidRequest("POST [base] takes a Bundle of type batch or transaction")
+    audit(bundle["type"])
+    entries = bundle.get("entry") or []
+    if not entries:
+        raise InvalidRequest("The Bundle has no entries")
+    if len(entries) > services().limits.max_bundle_entries:
+        raise PayloadTooLarge(f"The Bundle has {len(entries)} entries; at most "
+                              f"{services().limits.max_bundle_entries} are accepted")
+    digest = hashlib.sha256(fhirjson.dumps(bundle).encode()).hexdigest()
+    return submit(grant, digest, fmt, lambda session, submission_id: _process_bundle(
+        grant, scope, bundle, session, submission_id))
+
+
+def submit(grant: AccessGrant, digest: str, fmt: str,
+           build: t.Callable[[t.Any, str], tuple[str, str | None, list[str], str, dict[str, t.Any], int]]
+           ) -> Response:
+    """Run ``build`` and queue its result in one transaction, or replay an earlier identical one."""
+    sink = services().submissions
+    if sink is None:
+        raise Forbidden("This server does not accept submissions")
+    session = services().session()
+    client = grant.client_id or f"token:{grant.token_ref}"
+    request_id = (request.headers.get("MedMij-Request-ID") or "").strip()[:64] or str(uuid.uuid4())
+    prior = sink.prior(session, client_id=client, request_id=request_id)
+    if prior is not None:
+        return _replay(prior, digest, fmt)
+    submission_id = str(uuid.uuid4())
+    try:
+        kind, dienst, resources, summary, response_body, status = build(session, submission_id)
+        sink.enqueue(session, Submission(
+            id=submission_id, kind=kind, gegevensdienst=dienst, patient_id=grant.patient_id, client_id=client,
+            request_id=request_id, correlation_id=request.headers.get("X-Correlation-ID"), body_sha256=digest,
+            resources=resources, summary=summary, response=response_body, status_code=status,
+        ))
+        session.commit()
+    except DuplicateSubmission:
+        session.rollback()
+        prior = sink.prior(session, client_id=client, request_id=request_id)
+        if prior is None:  # pragma: no cover - the unique constraint fired, so it exists
+            raise
+        return _replay(prior, digest, fmt)
+    except BaseException:
+        session.rollback()
+        raise
+    audit(getattr(request, "_fhir_action", None) or _action(), resource_ids=resources, detail=summary[:500])
+    return fhir_response(formats.render(response_body, fmt), status, fmt=fmt)
+
+
+def _action() -> str:
+    from flask import g
+
+    event = getattr(g, "fhir_audit", None)
+    return event.action if event else "submission"
+
+
+def _replay(prior: t.Any, digest: str, fmt: str) -> Response:
+    if prior.body_sha256 != digest:
+        raise Conflict("This MedMij-Request-ID was already used for a different submission")
+    audit(_action(), detail="replay of an earlier submission with the same MedMij-Request-ID")
+    body = fhirjson.loads(prior.response_json)
+    return fhir_response(formats.render(body, fmt), prior.status_code, fmt=fmt)
+
+
+# --------------------------------------------------------------------------------------- bundles
+@dataclass(slots=True)
+class Planned:
+    index: int
+    method: str
+    resource: dict[str, t.Any]
+    full_url: str | None
+    target: str  # Type/id after the submission
+    is_patient_match: bool = False
+    is_update: bool = False
+    issues: list[Issue] = field(default_factory=list)
+
+
+def _process_bundle(grant: AccessGrant, scope: Scope, bundle: dict[str, t.Any], session: t.Any,
+                    submission_id: str) -> tuple[str, str | None, list[str], str, dict[str, t.Any], int]:
+    store = ResourceStore(session, local_bases=local_bases())
+    plans = _plan(bundle, grant, store)
+    kind = _kind(bundle, plans)
+    if kind not in scope.write:
+        raise Forbidden(f"The access token does not cover sending {KIND_NAMES.get(kind, kind)} "
+                        "(none of its gegevensdiensten is for that)")
+    mapping = {p.full_url: p.target for p in plans if p.full_url}
+    issues: list[Issue] = []
+    for plan in plans:
+        _rewrite_references(plan, mapping, store.local_bases)
+    for plan in plans:
+        issues += _check_entry(plan, grant, store)
+    if kind == "vitalsigns":
+        for plan in plans:
+            if not plan.is_patient_match:
+                issues += vitalsigns.check(plan.resource, f"Bundle.entry[{plan.index}].resource")
+    elif kind == "documents":
+        issues += _document_rules(plans, store)
+    elif kind == "questionnaire-answers":
+        issues += _questionnaire_rules(plans, grant, store, scope)
+    if issues:
+        raise _refusal(issues)
+    written = _write(plans, store, submission_id)
+    response = _response_bundle(bundle["type"], plans, written, store)
+    refs = [p.target for p in plans if not p.is_patient_match]
+    return kind, _dienst_for(kind, grant), refs, _summary(kind, plans), response, 200
+
+
+def _refusal(issues: list[Issue]) -> FhirError:
+    structural = [i for i in issues if i.code in ("structure", "invalid", "required", "value")]
+    error_class = InvalidResource if structural else BusinessRuleViolation
+    return error_class(f"The submission is refused ({len(issues)} problem(s)); nothing was stored", issues=issues)
+
+
+def _plan(bundle: dict[str, t.Any], grant: AccessGrant, store: ResourceStore) -> list[Planned]:
+    plans = []
+    patients = 0
+    for index, entry in enumerate(bundle["entry"]):
+        resource = entry.get("resource")
+        req = entry.get("request") or {}
+        method, url = (req.get("method") or "").upper(), req.get("url") or ""
+        where = f"Bundle.entry[{index}]"
+        if not isinstance(resource, dict) or not resource.get("resourceType"):
+            raise InvalidRequest(f"{where} has no resource")
+        rtype = resource["resourceType"]
+        full_url = entry.get("fullUrl")
+        if rtype == "Patient":
+            patients += 1
+            if patients > 1:
+                raise BusinessRuleViolation(f"{where}: a submission is about one patient")
+            plans.append(Planned(index, method, resource, full_url, f"Patient/{grant.patient_id}",
+                                 is_patient_match=True))
+        elif method == "POST":
+            if url.split("?")[0].strip("/") != rtype:
+                raise InvalidRequest(f"{where}.request.url must be {rtype!r} for a POST of a {rtype}")
+            resource = dict(resource)
+            resource["id"] = str(uuid.uuid4())
+            plans.append(Planned(index, method, resource, full_url, f"{rtype}/{resource['id']}"))
+        elif method == "PUT":
+            target = parse_reference(url, store.local_bases)
+            if target is None or target.type != rtype or resource.get("id") not in (None, target.id):
+                raise InvalidRequest(f"{where}.request.url {url!r} does not name this {rtype}")
+            resource = dict(resource, id=target.id)
+            plans.append(Planned(index, method, resource, full_url, f"{rtype}/{target.id}", is_update=True))
+        else:
+            raise InvalidRequest(f"{where}.request.method must be POST or PUT")
+    return plans
+
+
+def _kind(bundle: dict[str, t.Any], plans: list[Planned]) -> str:
+    types = {p.resource["resourceType"] for p in plans}
+    if "QuestionnaireResponse" in types or ("Task" in types and bundle["type"] == "transaction"):
+        return "questionnaire-answers"
+    if "Observation" in types and types <= {"Observation", "Patient"}:
+        return "vitalsigns"
+    if "DocumentReference" in types and types <= {"Patient", "DocumentReference", "DocumentManifest", "Binary"}:
+        return "documents"
+    raise BusinessRuleViolation(
+        "This server accepts self-measurements (Observation), documents (DocumentReference, DocumentManifest, "
+        f"Binary) and questionnaire answers (Task, QuestionnaireResponse); not {', '.join(sorted(types))}"
+    )
+
+
+def _dienst_for(kind: str, grant: AccessGrant) -> str | None:
+    from .access import PROFILES
+
+    mapping = services().gegevensdiensten
+    for dienst in sorted(grant.gegevensdiensten):
+        profile = PROFILES.get(mapping.get(dienst, ""))
+        if profile is not None and kind in profile.write:
+            return dienst
+    return None
+
+
+def _rewrite_references(plan: Planned, mapping: dict[str, str], bases: t.Sequence[str]) -> None:
+    """urn:uuid/urn:oid full URLs → server ids; absolute URLs on this server → relative."""
+    for fhir_type, node, path in iter_typed(plan.resource):
+        if fhir_type == "Reference" and isinstance(node, dict):
+            key = "reference"
+        elif fhir_type == "Attachment" and isinstance(node, dict):
+            key = "url"
+        else:
+            continue
+        value = node.get(key)
+        if not isinstance(value, str):
+            continue
+        if value in mapping:
+            node[key] = mapping[value]
+        elif value.startswith("urn:"):
+            plan.issues.append(Issue("invalid", f"Bundle.entry[{plan.index}].resource: {path} refers to {value}, "
+                                                "which is not an entry of this Bundle", expression=path))
+        elif "://" in value:
+            target = parse_reference(value, bases)
+            if target is not None:
+                node[key] = f"{target.type}/{target.id}"
+
+
+def _check_entry(plan: Planned, grant: AccessGrant, store: ResourceStore) -> list[Issue]:
+    where = f"Bundle.entry[{plan.index}].resource"
+    issues = list(plan.issues)
+    if plan.is_patient_match:
+        return issues + _patient_mismatch(plan.resource, grant, store, where)
+    try:
+        owner = compartment.owner(plan.resource, store.local_bases)
+    except InvalidResource as exc:
+        return issues + [Issue("invalid", f"{where}: {exc.diagnostics}")]
+    if plan.resource["resourceType"] != "Binary" and owner != grant.patient_id:
+        issues.append(Issue("business-rule", f"{where}: must be about the patient of the access token "
+                                             f"(Patient/{grant.patient_id})"))
+    return issues
+
+
+def _patient_mismatch(posted: dict[str, t.Any], grant: AccessGrant, store: ResourceStore, where: str) -> list[Issue]:
+    """Contradictions between the posted Patient and the token's patient (nothing else is compared)."""
+    current = store.load("Patient", grant.patient_id)
+    if current is None:
+        return [Issue("business-rule", f"{where}: the patient of the access token is not known here")]
+    problems = []
+    if posted.get("birthDate") and current.get("birthDate") and posted["birthDate"] != current["birthDate"]:
+        problems.append("birthDate")
+    if posted.get("gender") and current.get("gender") and posted["gender"] != current["gender"]:
+        problems.append("gender")
+    posted_families = {_norm(n.get("family")) for n in posted.get("name", []) if n.get("family")}
+    known = {_norm(part) for n in current.get("name", []) for part in _family_parts(n)}
+    if posted_families and known and not posted_families & known:
+        problems.append("name")
+    for identifier in posted.get("identifier", []):
+        if identifier.get("system") == "http://fhir.nl/fhir/NamingSystem/bsn" and identifier.get("value"):
+            problems.append("BSN")  # a clear BSN is never accepted in the exchange (core.rscint.203)
+    if problems:
+        return [Issue("business-rule", f"{where}: this Patient is not the patient of the access token "
+                                       f"({', '.join(problems)} differ); a submission cannot create a patient")]
+    return []
+
+
+def _family_parts(name: dict[str, t.Any]) -> list[str]:
+    parts = [name.get("family") or ""]
+    for ext in (name.get("_family") or {}).get("extension", []):
+        if isinstance(ext.get("valueString"), str):
+            parts.append(ext["valueString"])
+    return [p for p in parts if p]
+
+
+def _norm(text: str | None) -> str:
+    from .search.values import normalise_string
+
+    return normalise_string(text or "")
+
+
+def _document_rules(plans: list[Planned], store: ResourceStore) -> list[Issue]:
+    issues: list[Issue] = []
+    limit = services().limits.max_attachment_bytes
+    binaries = {p.target for p in plans if p.resource["resourceType"] == "Binary"}
+    for plan in plans:
+        resource, where = plan.resource, f"Bundle.entry[{plan.index}].resource"
+        if resource["resourceType"] == "Binary":
+            try:
+                data = base64.b64decode(resource.get("content", ""), validate=True)
+            except (binascii.Error, ValueError):
+                issues.append(Issue("invalid", f"{where}.content is not valid base64"))
+                continue
+            if len(data) > limit:
+                raise PayloadTooLarge(f"{where}: the document is {len(data)} bytes; at most {limit} are accepted")
+            if resource.get("contentType") != "application/pdf" or not data.startswith(b"%PDF"):
+                issues.append(Issue("business-rule", f"{where}: only PDF documents (application/pdf) are accepted"))
+        elif resource["resourceType"] == "DocumentReference":
+            issues += [Issue(i.code, f"{where}: {i.diagnostics}") for i in document_issues(
+                resource, lambda t_, i: f"{t_}/{i}" in binaries or store.get(t_, i) is not None, store.local_bases)]
+    return issues
+
+
+def _questionnaire_rules(plans: list[Planned], grant: AccessGrant, store: ResourceStore, scope: Scope) -> list[Issue]:
+    issues: list[Issue] = []
+    tasks = [p for p in plans if p.resource["resourceType"] == "Task"]
+    responses = [p for p in plans if p.resource["resourceType"] == "QuestionnaireResponse"]
+    others = [p for p in plans if p.resource["resourceType"] not in ("Task", "QuestionnaireResponse", "Patient")]
+    if others or len(tasks) != 1 or len(responses) > 1 or any(not t_.is_update for t_ in tasks):
+        return [Issue("business-rule", "Questionnaire answers are one updated Task (PUT) with one new "
+                                       "QuestionnaireResponse (POST) in a transaction")]
+    task = tasks[0]
+    current = _visible_task(store, grant, scope, task.target.split("/", 1)[1])
+    if current is None:
+        return [Issue("not-found", f"Bundle.entry[{task.index}]: {task.target} is not a task of this patient")]
+    where = f"Bundle.entry[{task.index}].resource"
+    if task.resource.get("status") != "completed":
+        return [Issue("business-rule", f"{where}.status: the Task must be completed when answers are sent")]
+    if not responses:
+        return [Issue("business-rule", f"{where}: a completed Task needs its QuestionnaireResponse in the same "
+                                       "transaction")]
+    response = responses[0]
+    issues += [Issue(i.code, f"{where}: {i.diagnostics}", expression=i.expression)
+               for i in questionnaires.task_change_issues(current, task.resource, completing=True)]
+    task.resource = questionnaires.apply_pgo_change(current, task.resource, now_instant())
+    outputs = [(o.get("valueReference") or {}).get("reference") for o in task.resource.get("output", [])]
+    if response.target not in outputs:
+        issues.append(Issue("business-rule", f"{where}.output must refer to the QuestionnaireResponse of this "
+                                             "transaction"))
+    answers = response.resource
+    rwhere = f"Bundle.entry[{response.index}].resource"
+    if answers.get("status") != "completed":
+        issues.append(Issue("business-rule", f"{rwhere}.status must be completed for a completed Task"))
+    questionnaire = _questionnaire(store, (answers.get("questionnaire") or {}).get("reference", ""))
+    expected = questionnaires.questionnaire_of_task(current)
+    if questionnaire is None:
+        issues.append(Issue("business-rule", f"{rwhere}.questionnaire does not name a Questionnaire known here"))
+    else:
+        if expected and expected != f"Questionnaire/{questionnaire['id']}":
+            issues.append(Issue("business-rule", f"{rwhere}.questionnaire is not the Questionnaire of the Task "
+                                                 f"({expected})"))
+        issues += questionnaires.response_issues(answers, questionnaire, rwhere)
+    return issues
+
+
+def _visible_task(store: ResourceStore, grant: AccessGrant, scope: Scope, task_id: str) -> dict[str, t.Any] | None:
+    from .store import PatientView
+
+    view = PatientView(store.session, grant.patient_id, scope, local_bases=store.local_bases)
+    row = view.read("Task", task_id)
+    return fhirjson.loads(row.json_text) if row is not None else None
+
+
+def _questionnaire(store: ResourceStore, reference: str) -> dict[str, t.Any] | None:
+    """A Questionnaire by local reference or by canonical URL (Questionnaire.url)."""
+    from sqlalchemy import select
+
+    from .models import ResourceRow
+    from .models import TokenIndex
+
+    target = parse_reference(reference, store.local_bases)
+    if target is not None and target.type == "Questionnaire":
+        return store.load("Questionnaire", target.id)
+    if not reference:
+        return None
+    text = store.session.scalar(
+        select(ResourceRow.json_text).join(TokenIndex, TokenIndex.resource_pk == ResourceRow.pk).where(
+            ResourceRow.resource_type == "Questionnaire", TokenIndex.param == "url",
+            TokenIndex.code == reference.split("|")[0], ResourceRow.hidden_by.is_(None),
+        ).limit(1)
+    )
+    return fhirjson.loads(text) if text else None
+
+
+def _write(plans: list[Planned], store: ResourceStore, submission_id: str) -> dict[int, Written]:
+    """Store every entry (Binaries first, so documents can point at them); all or nothing."""
+    in_bundle = {p.target: p.resource for p in plans}
+
+    def display_for(type_name: str, logical_id: str) -> str | None:
+        resource = in_bundle.get(f"{type_name}/{logical_id}")
+        return display_of(resource) if resource else store.display_for(type_name, logical_id)
+
+    written: dict[int, Written] = {}
+    issues: list[Issue] = []
+    order = sorted(plans, key=lambda p: (p.resource["resourceType"] != "Binary", p.index))
+    for plan in order:
+        if plan.is_patient_match:
+            continue
+        try:
+            written[plan.index] = store.put(plan.resource, display_for=display_for,
+                                            hidden_by=None if plan.is_update else submission_id)
+        except FhirError as exc:
+            issues += [Issue(i.code, f"Bundle.entry[{plan.index}].resource: {i.diagnostics}", expression=i.expression)
+                       for i in exc.issues]
+    if issues:
+        raise _refusal(issues)
+    return written
+
+
+def _response_bundle(bundle_type: str, plans: list[Planned], written: dict[int, Written],
+                     store: ResourceStore) -> dict[str, t.Any]:
+    """``batch-response``/``transaction-response`` (http.html#transaction-response): per entry its
+    status, location and, unless ``Prefer: return=minimal``, the stored resource."""
+    base = base_url()
+    minimal = "return=minimal" in request.headers.get("Prefer", "")
+    entries = []
+    for plan in sorted(plans, key=lambda p: p.index):
+        if plan.is_patient_match:
+            row = store.get("Patient", plan.target.split("/", 1)[1])
+            status = "200 OK"
+        else:
+            row = written[plan.index].row
+            status = "201 Created" if written[plan.index].created else "200 OK"
+        entry: dict[str, t.Any] = {"fullUrl": f"{base}/{row.resource_type}/{row.logical_id}"}
+        if not minimal:
+            entry["resource"] = fhirjson.loads(row.json_text)
+        entry["response"] = {
+            "status": status, "location": f"{row.resource_type}/{row.logical_id}/_history/{row.version_id}",
+            "etag": f'W/"{row.version_id}"', "lastModified": row.last_updated,
+        }
+        entries.append(entry)
+    return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": f"{bundle_type}-response", "entry": entries}
+
+
+def _summary(kind: str, plans: list[Planned]) -> str:
+    from collections import Counter
+
+    if kind == "vitalsigns":
+        names = Counter((vitalsigns.rule_for(p.resource) or vitalsigns.Rule("meting", frozenset())).name
+                        for p in plans if p.resource["resourceType"] == "Observation")
+        return ", ".join(f"{n}× {name}" for name, n in sorted(names.items()))
+    if kind == "documents":
+        titles = [a.get("title") or "document" for p in plans if p.resource["resourceType"] == "DocumentReference"
+                  for a in (c.get("attachment") or {} for c in p.resource.get("content", []))]
+        return f"{len(titles)} document(en): " + ", ".join(titles)
+    if kind == "questionnaire-answers":
+        return "Vragenlijst ingevuld: " + ", ".join(
+            (p.resource.get("questionnaire") or {}).get("display") or "vragenlijst"
+            for p in plans if p.resource["resourceType"] == "QuestionnaireResponse")
+    return kind
+
+
+# ---------------------------------------------------------------------------------- task status
+def task_update(grant: AccessGrant, scope: Scope, resource: dict[str, t.Any], fmt: str) -> Response:
+    """PUT Task/<id> by the PGO: accept, reject or fail a questionnaire task (only the status)."""
+    audit("update", resource_type="Task", resource_ids=[f"Task/{resource['id']}"])
+    digest = hashlib.sha256(fhirjson.dumps(resource).encode()).hexdigest()
+
+    def build(session: t.Any, submission_id: str) -> tuple[str, str | None, list[str], str, dict[str, t.Any], int]:
+        store = ResourceStore(session, local_bases=local_bases())
+        current = _visible_task(store, grant, scope, resource["id"])
+        if current is None:
+            raise NotFound(f"Task/{resource['id']} is not known")
+        issues = questionnaires.task_change_issues(current, resource, completing=False)
+        if issues:
+            raise BusinessRuleViolation(f"This change to Task/{resource['id']} is refused", issues=issues)
+        written = store.put(questionnaires.apply_pgo_change(current, resource, now_instant()))
+        body = fhirjson.loads(written.row.json_text)
+        summary = f"Taak {current.get('description') or resource['id']}: {current.get('status')} → {body.get('status')}"
+        return "task-status", _dienst_for("task-status", grant), [f"Task/{resource['id']}"], summary, body, 200
+
+    return submit(grant, digest, fmt, build)
+
+
+def is_task_status_change(rtype: str, scope: Scope) -> bool:
+    return rtype == "Task" and "task-status" in scope.write
