@@ -18,10 +18,12 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from fhir_api.services import FhirServices
     from fhir_api.services import Limits
 
+    from . import authorization
     from . import cli
     from . import config as config_module
     from . import db
     from . import health
+    from . import hospital
     from . import logging as dvza_logging
     from . import queue_api
     from .access import TokenAccessResolver
@@ -57,8 +59,10 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
         test_writes=app.config["QUALIFICATION_MODE"], software_version=__version__, submissions=return_queue,
     )
     fhir.init_app(app, fhir_services, url_prefix=app.config["FHIR_BASE_PATH"])
+    authorization.init_app(app, database, audit)
     queue_api.init_app(app, return_queue)
     health.init_app(app)
+    hospital.init_app(app)
     if app.config["PROXY_FIX"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

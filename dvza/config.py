@@ -40,6 +40,17 @@ def defaults(instance_path: str) -> dict[str, t.Any]:
         "MAX_BUNDLE_ENTRIES": 200,
         "MAX_ATTACHMENT_BYTES": 15 * 1024 * 1024,
         "TIMEZONE": "Europe/Amsterdam",
+        # --- authorization server (oauth)
+        "SCOPE_DIALECT": "both",
+        "TOKEN_SCOPE_FORMAT": "ids",
+        "CODE_LIFETIME": 900,
+        "ACCESS_TOKEN_LIFETIME": 900,
+        "LONG_TERM_CONSENT": False,
+        "LOGIN_ADAPTER": "development",
+        "DEV_LOGIN_PERSONS": [],
+        "FRONTCHANNEL_SECURE_COOKIES": True,
+        "PUBLIC_HOSTNAME": "localhost",
+        "REQUIRE_WHITELIST": True,
         # --- qualification / test mode: Nictiz QualificationTokens.json tokens, PUT test data, $purge
         "QUALIFICATION_MODE": False,
         # --- secrets
@@ -47,6 +58,8 @@ def defaults(instance_path: str) -> dict[str, t.Any]:
         "BSN_HMAC_KEY": None,
         # --- return queue: consumer name -> SHA-256 of its API key (``dvza queue apikey NAME``)
         "QUEUE_API_KEYS": {},
+        # --- the queue page for hospital staff: name -> Werkzeug password hash (``dvza queue user NAME``)
+        "HOSPITAL_USERS": {},
         # --- logging
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
@@ -103,11 +116,21 @@ def validate(config: t.Mapping[str, t.Any]) -> None:
             raise ConfigError(f"{key} must be a positive integer")
     if config["DEFAULT_PAGE_SIZE"] > config["MAX_PAGE_SIZE"]:
         raise ConfigError("DEFAULT_PAGE_SIZE may not exceed MAX_PAGE_SIZE")
+    if config["SCOPE_DIALECT"] not in ("r1", "r2", "both"):
+        raise ConfigError("SCOPE_DIALECT must be r1, r2 or both")
+    if config["TOKEN_SCOPE_FORMAT"] not in ("ids", "request"):
+        raise ConfigError("TOKEN_SCOPE_FORMAT must be ids or request")
+    for key in ("CODE_LIFETIME", "ACCESS_TOKEN_LIFETIME"):
+        if not isinstance(config[key], int) or not 1 <= config[key] <= 3600:
+            raise ConfigError(f"{key} must be a number of seconds between 1 and 3600")
     if config["LOG_FORMAT"] not in ("json", "console"):
         raise ConfigError("LOG_FORMAT must be json or console")
     keys = config["QUEUE_API_KEYS"]
     if not isinstance(keys, dict) or any(len(str(v)) != 64 for v in keys.values()):
         raise ConfigError("QUEUE_API_KEYS must map consumer names to SHA-256 hex digests of their keys")
+    users = config["HOSPITAL_USERS"]
+    if not isinstance(users, dict) or any(not str(v).startswith(("scrypt:", "pbkdf2:")) for v in users.values()):
+        raise ConfigError("HOSPITAL_USERS must map names to Werkzeug password hashes (dvza queue user NAME)")
     if not isinstance(config["TRUSTED_PROXIES"], list):
         raise ConfigError("TRUSTED_PROXIES must be a JSON list of addresses or networks")
     if not str(config["DATABASE_URL"]).startswith(("sqlite", "postgresql")):

@@ -8,16 +8,11 @@ import hmac
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from oauth.login import is_valid_bsn
+
 from .models import IdentityLink
 
-
-def is_valid_bsn(bsn: str) -> bool:
-    """The BSN "elfproef": nine digits, weighted sum (9..2, -1) divisible by 11."""
-    if len(bsn) != 9 or not bsn.isdigit():
-        return False
-    total = sum(int(digit) * weight for digit, weight in zip(bsn[:8], range(9, 1, -1), strict=True))
-    total -= int(bsn[8])
-    return total % 11 == 0 and bsn != "000000000"
+__all__ = ["is_valid_bsn", "bsn_hmac", "link", "patient_for"]
 
 
 def bsn_hmac(key: str, bsn: str) -> str:

@@ -175,6 +175,31 @@ class ReturnQueue:
                              patient_id=item.patient_id, client_id=item.client_id, detail=item.id)
         return sorted(items, key=lambda i: (i.received_at, i.id))
 
+    def claim_item(self, item_id: str, consumer: str, *, lease_seconds: int = 900) -> ItemView:
+        """Lease one chosen item (the queue page's "Behandelen"): it must be new, lease-expired or
+        already this consumer's."""
+        now = self.now()
+        with self.database.sessionmaker() as session:
+            item = session.scalar(select(QueueItem).where(QueueItem.id == item_id).with_for_update())
+            if item is None:
+                raise QueueError(f"queue item {item_id} does not exist", 404)
+            claimed_until = item.claimed_until
+            if claimed_until is not None and claimed_until.tzinfo is None:
+                claimed_until = claimed_until.replace(tzinfo=UTC)
+            free = item.status == "new" or (item.status == "claimed" and (
+                item.claimed_by == consumer or (claimed_until is not None and claimed_until < now)))
+            if not free:
+                raise QueueError(f"queue item {item_id} is {item.status}"
+                                 + (f" by {item.claimed_by}" if item.status == "claimed" else ""))
+            item.status, item.claimed_by = "claimed", consumer
+            item.claimed_until = now + timedelta(seconds=lease_seconds)
+            item.claims = item.claims + 1
+            view = ItemView.of(item)
+            session.commit()
+        self.audit.write(event_type="queue.claim", outcome="success", actor=f"staff:{consumer}",
+                         patient_id=view.patient_id, client_id=view.client_id, detail=view.id)
+        return view
+
     def accept(self, item_id: str, consumer: str) -> ItemView:
         return self._decide(item_id, consumer, "accepted", None)
 

@@ -318,10 +318,15 @@ def import_tokens(
 ) -> TokenImport:
     """Import QualificationTokens.json entries as qualification tokens bound to their patients,
     and link each listed BSN to its patient (by keyed hash). Commits."""
+    from sqlalchemy import select
+
+    from fhir_api.models import ResourceRow
     from oauth.tokens import import_qualification_token
 
     diensten = sorted(set(gegevensdiensten))
     result = TokenImport()
+    loaded = set(session.scalars(select(ResourceRow.logical_id).where(ResourceRow.resource_type == "Patient")))
+    people: dict[str, set[str]] = {}
     for entry in entries:
         token = str(entry.get("accessToken", "")).strip()
         if token.lower().startswith("bearer "):
@@ -335,9 +340,15 @@ def import_tokens(
             continue
         import_qualification_token(session, token, patient_id=patient_id, gegevensdiensten=diensten)
         bsn = str(entry.get("bsn", "") or "")
-        if bsn and identity.is_valid_bsn(bsn):
-            identity.link(session, bsn_key, bsn, patient_id)
+        if bsn and identity.is_valid_bsn(bsn) and patient_id in loaded:
+            people.setdefault(bsn, set()).add(patient_id)
         result.imported.append((str(entry.get("familyName", "")), patient_id))
+    # A person is one patient here: link a BSN only to a loaded Patient, and only if it is unambiguous.
+    for bsn, patients in people.items():
+        if len(patients) == 1:
+            identity.link(session, bsn_key, bsn, next(iter(patients)))
+        else:
+            result.skipped.append((", ".join(sorted(patients)), "one BSN for several loaded patients: not linked"))
     session.commit()
     return result
 

@@ -62,6 +62,8 @@ class Profile:
     read: dict[str, tuple[Filters, ...]] = field(default_factory=dict)
     #: kinds of module-2 writes: "vitalsigns", "documents", "questionnaire-answers", "task-status"
     write: frozenset[str] = frozenset()
+    #: MedMij use case: "verzamelen" (the PGO collects) or "delen" (the PGO sends)
+    usecase: str = "verzamelen"
 
 
 VITAL_SIGNS = ("category", "http://hl7.org/fhir/observation-category|vital-signs")
@@ -84,7 +86,7 @@ PROFILES: dict[str, Profile] = {
         {"Patient": ALL, "DocumentReference": ALL, "DocumentManifest": ALL},
     ),
     "documents-send": Profile(
-        "documents-send", "Documenten (PDF/A 3.x), Delen", {"Patient": ALL}, frozenset({"documents"})
+        "documents-send", "Documenten (PDF/A 3.x), Delen", {"Patient": ALL}, frozenset({"documents"}), "delen"
     ),
     "vitalsigns-read": Profile(
         "vitalsigns-read", "Meetwaarden vitale functies (Zelfmetingen 2.x), Verzamelen",
@@ -92,7 +94,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "vitalsigns-send": Profile(
         "vitalsigns-send", "Meetwaarden vitale functies (Zelfmetingen 2.x), Delen",
-        {"Patient": ALL}, frozenset({"vitalsigns"}),
+        {"Patient": ALL}, frozenset({"vitalsigns"}), "delen",
     ),
     "questionnaires-read": Profile(
         "questionnaires-read", "Verwijzing naar vragenlijst (Vragenlijsten 2.x), Verzamelen",
@@ -101,7 +103,7 @@ PROFILES: dict[str, Profile] = {
     "questionnaires-send": Profile(
         "questionnaires-send", "Antwoorden op vragenlijst (Vragenlijsten 2.x), Delen",
         {"Patient": ALL, "Task": ((QUESTIONNAIRE_TASK,),), "QuestionnaireResponse": ALL},
-        frozenset({"questionnaire-answers", "task-status"}),
+        frozenset({"questionnaire-answers", "task-status"}), "delen",
     ),
 }
 

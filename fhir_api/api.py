@@ -73,7 +73,7 @@ def create_blueprint() -> Blueprint:
     from . import writes
 
     writes.register(bp)
-    bp.add_url_rule("/", "root", _unsupported, methods=["GET", "DELETE", "PUT", "PATCH"])
+    bp.add_url_rule("/", "root", _unsupported, methods=["GET", "DELETE", "PUT", "PATCH"], strict_slashes=False)
     bp.add_url_rule("/<path:rest>", "other", _unsupported, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     return bp
 

@@ -69,7 +69,7 @@ KIND_NAMES = {"vitalsigns": "zelfmetingen", "documents": "documenten", "question
 
 
 def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/", "bundle", post_bundle, methods=["POST"])
+    bp.add_url_rule("/", "bundle", post_bundle, methods=["POST"], strict_slashes=False)  # POST [base] (± "/")
 
 
 # ---------------------------------------------------------------------------------------- entry

@@ -52,3 +52,74 @@ class Token(OAuthBase):
     cnf_x5t_s256: Mapped[str | None] = mapped_column(String(64))
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuthorizationFlow(OAuthBase):
+    """One authorization request as the person's browser goes through it: landing page, login,
+    availability check, consent. The browser only holds the flow id in a signed session cookie; the
+    BSN is never stored, only the patient it maps to (``patient_id``)."""
+
+    __tablename__ = "oauth_flow"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(255))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    state: Mapped[str | None] = mapped_column(Text)
+    #: ``verzamelen`` (PGO collects) or ``delen`` (PGO sends)
+    usecase: Mapped[str] = mapped_column(String(16))
+    #: space-separated GegevensdienstIds asked for (after scope interpretation)
+    requested: Mapped[str] = mapped_column(String(255))
+    #: space-separated ids with data for this patient (beschikbaarheidstoets), after login
+    available: Mapped[str | None] = mapped_column(String(255))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    csrf_hash: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    #: started → authenticated → consented | refused | failed
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuthorizationCode(OAuthBase):
+    """An authorization code (UUIDv4, stored hashed), valid 900 s, consumed at most once."""
+
+    __tablename__ = "oauth_code"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    flow_id: Mapped[str] = mapped_column(String(36))
+    consent_id: Mapped[str] = mapped_column(String(36))
+    client_id: Mapped[str] = mapped_column(String(255))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    gegevensdiensten: Mapped[str] = mapped_column(String(255))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Consent(OAuthBase):
+    """A person's consent ("toestemming") for one PGO and a set of gegevensdiensten.
+
+    Short consents live as long as their 900 s tokens; a "langdurige toestemming" (R2) keeps a
+    refresh token and lapses after six months without use. The person sees and revokes consents on
+    "Mijn toestemmingen"; revoking revokes every token issued under it.
+    """
+
+    __tablename__ = "oauth_consent"
+    __table_args__ = (Index("ix_oauth_consent_patient", "patient_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(255))
+    client_name: Mapped[str] = mapped_column(String(255))
+    usecase: Mapped[str] = mapped_column(String(16))
+    gegevensdiensten: Mapped[str] = mapped_column(String(255))
+    long_term: Mapped[bool] = mapped_column(default=False)
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,40 @@
+"""The beschikbaarheidstoets (medmij-protocol.md §3.1 step 8): which of the asked gegevensdiensten
+have data for this patient. Verzamelen: at least one resource the gegevensdienst would serve (the
+same visibility rules as the FHIR API). Delen: the hospital knows the patient, so it can receive."""
+
+from __future__ import annotations
+
+import typing as t
+
+from sqlalchemy import select
+
+from fhir_api.access import PROFILES
+from fhir_api.access import scope_for
+from fhir_api.models import ResourceRow
+from fhir_api.store import PatientView
+
+if t.TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+def available_diensten(session: Session, patient_id: str, diensten: frozenset[str],
+                       mapping: t.Mapping[str, str]) -> frozenset[str]:
+    patient_known = session.scalar(select(ResourceRow.pk).where(
+        ResourceRow.resource_type == "Patient", ResourceRow.logical_id == patient_id,
+        ResourceRow.hidden_by.is_(None))) is not None
+    if not patient_known:
+        return frozenset()
+    found = set()
+    for dienst in diensten:
+        profile = PROFILES.get(mapping.get(dienst, ""))
+        if profile is None:
+            continue
+        if profile.usecase == "delen":
+            found.add(dienst)
+            continue
+        view = PatientView(session, patient_id, scope_for([dienst], mapping))
+        any_data = session.scalar(select(ResourceRow.pk).where(
+            view.compartment_visible(ResourceRow), ResourceRow.resource_type != "Patient").limit(1))
+        if any_data is not None:
+            found.add(dienst)
+    return frozenset(found)

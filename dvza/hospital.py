@@ -1,0 +1,174 @@
+"""The hospital's page on the return queue (``/ziekenhuis``): what patients sent from their PGO.
+
+For staff of the aanbieder, in Dutch. Sign-in with a name and password from ``HOSPITAL_USERS``
+(name → Werkzeug password hash, made with ``dvza queue user NAME``); in production this sits
+behind the hospital's own single sign-on, which can set the same session key. Every view of an
+item and every decision goes through :class:`~dvza.queue.ReturnQueue`, so it is audit-logged with
+the patient it concerns (NEN 7513 §5: who looked at which patient's data, when). Forms carry a
+CSRF token; the session cookie is the app's (HttpOnly, SameSite=Lax, Secure outside development).
+"""
+
+from __future__ import annotations
+
+import secrets
+import typing as t
+
+from flask import Blueprint
+from flask import Flask
+from flask import abort
+from flask import current_app
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from werkzeug.security import check_password_hash
+
+from .queue import STATUSES
+from .queue import QueueError
+from .queue import ReturnQueue
+from .readable import summary
+
+bp = Blueprint("hospital", __name__, url_prefix="/ziekenhuis", template_folder="templates")
+
+STATUS_NAMES = {"new": "Nieuw", "claimed": "In behandeling", "accepted": "Geaccepteerd", "rejected": "Afgewezen"}
+KIND_NAMES = {"vitalsigns": "Zelfmeting", "documents": "Document", "questionnaire-answers": "Antwoorden vragenlijst",
+              "task-status": "Status vragenlijst"}
+SESSION_USER = "hospital_user"
+SESSION_CSRF = "hospital_csrf"
+
+
+def _queue() -> ReturnQueue:
+    return t.cast(ReturnQueue, current_app.extensions["dvza.queue"])
+
+
+def _user() -> str | None:
+    return t.cast("str | None", session.get(SESSION_USER))
+
+
+def _csrf() -> str:
+    if SESSION_CSRF not in session:
+        session[SESSION_CSRF] = secrets.token_urlsafe(24)
+    return str(session[SESSION_CSRF])
+
+
+def _check_csrf() -> None:
+    sent = request.form.get("csrf_token", "")
+    if not sent or not secrets.compare_digest(sent, str(session.get(SESSION_CSRF, ""))):
+        abort(400)
+
+
+def _page(template: str, status: int = 200, **context: t.Any) -> tuple[str, int]:
+    context.setdefault("user", _user())
+    return render_template(template, aanbieder=current_app.config["AANBIEDER_WEERGAVENAAM"],
+                           csrf_token=_csrf(), status_names=STATUS_NAMES, kind_names=KIND_NAMES,
+                           dienst_name=_dienst_name, **context), status
+
+
+def _queue_problem(error: QueueError) -> tuple[str, int]:
+    message = {404: "Dit bericht bestaat niet (meer).",
+               400: "Dat verzoek is niet compleet."}.get(error.status, "Dit bericht is al in behandeling bij een "
+                                                                      "collega of is al afgehandeld.")
+    return _page("hospital/message.html", error.status, message=message, technical=str(error))
+
+
+def _dienst_name(dienst: str | None) -> str:
+    if not dienst:
+        return ""
+    directory = current_app.extensions.get("oauth")
+    name = directory.directory.dienst_name(dienst) if directory is not None else None
+    return name or f"Gegevensdienst {dienst}"
+
+
+@bp.after_request
+def _headers(response: t.Any) -> t.Any:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.route("/inloggen", methods=["GET", "POST"])
+def sign_in() -> t.Any:
+    error = None
+    if request.method == "POST":
+        _check_csrf()
+        name = request.form.get("name", "").strip()
+        password = request.form.get("password", "")
+        stored = (current_app.config.get("HOSPITAL_USERS") or {}).get(name)
+        if stored and check_password_hash(stored, password):
+            session.pop(SESSION_CSRF, None)
+            session[SESSION_USER] = name
+            return redirect(url_for("hospital.items"), code=303)
+        error = "De naam of het wachtwoord klopt niet."
+        current_app.extensions["dvza.audit"].write(event_type="hospital.sign-in", outcome="failure",
+                                                   actor=f"staff:{name}"[:120], detail="wrong name or password")
+    return _page("hospital/sign_in.html", 401 if error else 200, error=error)
+
+
+@bp.post("/uitloggen")
+def sign_out() -> t.Any:
+    _check_csrf()
+    session.pop(SESSION_USER, None)
+    session.pop(SESSION_CSRF, None)
+    return redirect(url_for("hospital.sign_in"), code=303)
+
+
+def _signed_in() -> str:
+    user = _user()
+    if not user or user not in (current_app.config.get("HOSPITAL_USERS") or {}):
+        abort(redirect(url_for("hospital.sign_in"), code=303))
+    return t.cast(str, user)
+
+
+@bp.get("/wachtrij")
+def items() -> t.Any:
+    _signed_in()
+    status = request.args.get("status") or None
+    if status not in (None, *STATUSES):
+        status = None
+    found = _queue().list(status=status, limit=200)
+    return _page("hospital/items.html", items=found, status=status, counts=_queue().counts(), statuses=STATUSES)
+
+
+@bp.get("/wachtrij/<item_id>")
+def item(item_id: str) -> t.Any:
+    user = _signed_in()
+    try:
+        view, resources = _queue().get(item_id, actor=f"staff:web:{user}")
+    except QueueError as error:
+        return _queue_problem(error)
+    lines = [summary(r) for r in resources]
+    return _page("hospital/item.html", item=view, lines=lines, mine=view.claimed_by == f"web:{user}")
+
+
+@bp.post("/wachtrij/<item_id>")
+def decide(item_id: str) -> t.Any:
+    user = _signed_in()
+    _check_csrf()
+    consumer = f"web:{user}"
+    action = request.form.get("action")
+    try:
+        if action == "claim":
+            _queue().claim_item(item_id, consumer)
+        elif action == "accept":
+            _queue().accept(item_id, consumer)
+        elif action == "reject":
+            reason = request.form.get("reason", "").strip()
+            if not reason:
+                view, resources = _queue().get(item_id, actor=f"staff:web:{user}")
+                return _page("hospital/item.html", 400, item=view, lines=[summary(r) for r in resources],
+                             mine=True, reason_error="Vul een reden in.")
+            _queue().reject(item_id, consumer, reason)
+        elif action == "release":
+            _queue().release(item_id, consumer)
+        else:
+            abort(400)
+    except QueueError as error:
+        return _queue_problem(error)
+    return redirect(url_for("hospital.item", item_id=item_id), code=303)
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("HOSPITAL_USERS", {})
+    app.register_blueprint(bp)
