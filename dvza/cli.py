@@ -147,6 +147,48 @@ def demo_prepare(ctx: click.Context, shared: Path | None) -> None:
                verbose=False)
     ctx.invoke(testdata_tokens, file=root / "Configuration" / "QualificationTokens.json", gegevensdiensten=None,
                scripts=())
+    _write_dev_login_persons(root / "Configuration" / "QualificationTokens.json")
+
+
+def _write_dev_login_persons(tokens_file: Path) -> None:
+    """The test persons the development login offers as buttons (``dev-login-persons.json`` in the
+    instance folder): every person of the tokens file whose patient is loaded and whose BSN is
+    linked, named by family name and test script."""
+    from fhir_api.store import ResourceStore
+
+    from . import identity
+
+    app = current_app
+    session = get_database(app).session()
+    persons, seen = [], set()
+    for entry in json.loads(tokens_file.read_text(encoding="utf-8")):
+        bsn, patient_id = str(entry.get("bsn") or ""), str(entry.get("resourceId") or "")
+        if not bsn or bsn in seen or ResourceStore(session).load("Patient", patient_id) is None:
+            continue
+        if identity.patient_for(session, app.config["BSN_HMAC_KEY"], bsn) != patient_id:
+            continue
+        seen.add(bsn)
+        persons.append({"name": f"{entry.get('familyName', '')} ({entry.get('qualificationScript', '')})".strip(),
+                        "bsn": bsn})
+    target = Path(app.instance_path) / "dev-login-persons.json"
+    target.write_text(json.dumps(persons, indent=1, ensure_ascii=False), encoding="utf-8")
+    click.echo(f"{len(persons)} test persons for the development login in {target}")
+
+
+@demo_group.command("run", help="Start the whole development network: DVZA front- and backchannel, PGO simulator.")
+@click.option("--front-port", type=int, default=8443, show_default=True)
+@click.option("--back-port", type=int, default=9443, show_default=True)
+@click.option("--pgo-port", type=int, default=8444, show_default=True)
+@click.option("--shared", type=click.Path(path_type=Path), default=None, help="Default: $DVZA_SHARED_DIR.")
+def demo_run(front_port: int, back_port: int, pgo_port: int, shared: Path | None) -> None:
+    from .devnet import DevNetwork
+
+    network = DevNetwork(Path(current_app.instance_path), front_port=front_port, back_port=back_port,
+                         pgo_port=pgo_port)
+    network.prepare(shared=shared or shared_dir())
+    network.start()
+    click.echo(network.banner())
+    sys.exit(network.wait())
 
 
 def init_app(app: Flask) -> None:
@@ -247,3 +289,30 @@ def queue_apikey(name: str) -> None:
     key = secrets.token_urlsafe(32)
     click.echo(f"API key for {name} (shown once): {key}")
     click.echo(f'configuration: DVZA_QUEUE_API_KEYS=\'{{"{name}": "{hash_key(key)}"}}\'')
+
+
+@queue_group.command("user", help="Make a sign-in for the queue page (/ziekenhuis); prints the config entry.")
+@click.argument("name")
+@click.password_option(help="Password (asked when not given).")
+def queue_user(name: str, password: str) -> None:
+    from werkzeug.security import generate_password_hash
+
+    digest = generate_password_hash(password)
+    click.echo(f'configuration: DVZA_HOSPITAL_USERS=\'{{"{name}": "{digest}"}}\'')
+
+
+def _register_standalone_commands() -> None:
+    """Command groups that need no application: dev PKI, PGO simulator (and the lists library and
+    conformance runner, which are clients of a DVZA)."""
+    from certs.cli import certs_group
+
+    from .pgo.cli import pgo_group
+
+    for group in (certs_group, pgo_group):
+        main.add_command(group)
+
+
+_register_standalone_commands()
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""The PGO server's side of the MedMij protocol: authorization request, token request, FHIR calls.
+
+* Authorization request (RFC 6749 §4.1.1; medmij-protocol.md §3.2): ``response_type=code``,
+  ``client_id`` = the PGO's hostname, ``redirect_uri`` on that hostname, ``scope`` =
+  ``<aanbieder>~<id>`` (R1 form, accepted in both dialects for Delen and Verzamelen), ``state``.
+* Token request (RFC 6749 §4.1.3) over mutual TLS with the PGO's client certificate (RFC 8705 §2,
+  ``tls_client_auth``; core.tls rules): the certificate is the client authentication.
+* FHIR STU3 calls with ``Authorization: Bearer`` (RFC 6750 §2.1) on the same TLS client certificate,
+  so certificate-bound tokens (RFC 8705 §3) are accepted.
+"""
+
+from __future__ import annotations
+
+import secrets
+import typing as t
+import uuid
+from dataclasses import dataclass
+from dataclasses import field
+from urllib.parse import urlencode
+
+import requests
+
+FHIR_JSON = "application/fhir+json"
+
+
+class PgoError(Exception):
+    """A step of the flow failed; ``message`` is fit to show a developer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Aanbieder:
+    """One zorgaanbieder as the ZAL describes it, with the endpoints of its DVA."""
+
+    naam: str
+    weergavenaam: str
+    authorize_url: str
+    token_url: str
+    fhir_base: str
+    diensten: tuple[str, ...]
+
+    @property
+    def short_name(self) -> str:
+        return self.naam[: -len("@medmij")] if self.naam.endswith("@medmij") else self.naam
+
+
+@dataclass(slots=True)
+class TokenGrant:
+    access_token: str
+    expires_in: int | None
+    scope: str
+    raw: dict[str, t.Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PgoClient:
+    """One PGO server: its hostname (= OAuth ``client_id``), client certificate and CA bundle."""
+
+    hostname: str
+    redirect_uri: str
+    certificate: tuple[str, str] | None = None
+    ca_bundle: str | bool = True
+    timeout: float = 30.0
+    _http: requests.Session = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._http = requests.Session()
+        self._http.cert = self.certificate
+        self._http.verify = self.ca_bundle
+
+    # --------------------------------------------------------------- authorization code flow
+    def scope(self, aanbieder: Aanbieder, diensten: t.Iterable[str]) -> str:
+        return " ".join(f"{aanbieder.short_name}~{d}" for d in diensten)
+
+    def authorize_url(self, aanbieder: Aanbieder, diensten: t.Iterable[str], state: str | None = None) -> str:
+        """The URL to send the person's browser to (RFC 6749 §4.1.1)."""
+        params = {"response_type": "code", "client_id": self.hostname, "redirect_uri": self.redirect_uri,
+                  "scope": self.scope(aanbieder, diensten), "state": state or secrets.token_urlsafe(16)}
+        separator = "&" if "?" in aanbieder.authorize_url else "?"
+        return aanbieder.authorize_url + separator + urlencode(params)
+
+    def exchange_code(self, aanbieder: Aanbieder, code: str) -> TokenGrant:
+        """POST the code to the token endpoint over mutual TLS (RFC 6749 §4.1.3, RFC 8705 §2)."""
+        try:
+            response = self._http.post(aanbieder.token_url, timeout=self.timeout, data={
+                "grant_type": "authorization_code", "code": code, "client_id": self.hostname,
+                "redirect_uri": self.redirect_uri})
+        except requests.RequestException as exc:
+            raise PgoError(f"token endpoint {aanbieder.token_url} not reachable: {exc}") from exc
+        body = _json(response)
+        if response.status_code != 200 or "access_token" not in body:
+            raise PgoError(f"token request refused ({response.status_code}): "
+                           f"{body.get('error', '')} {body.get('error_description', '')}".strip())
+        return TokenGrant(str(body["access_token"]), body.get("expires_in"), str(body.get("scope", "")), body)
+
+    # ---------------------------------------------------------------------------- FHIR calls
+    def _headers(self, token: str, accept: str = FHIR_JSON) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}", "Accept": accept, "X-Request-ID": str(uuid.uuid4())}
+
+    def get(self, aanbieder: Aanbieder, token: str, path: str) -> dict[str, t.Any]:
+        url = aanbieder.fhir_base.rstrip("/") + "/" + path.lstrip("/")
+        try:
+            response = self._http.get(url, headers=self._headers(token), timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise PgoError(f"{url} not reachable: {exc}") from exc
+        body = _json(response)
+        if response.status_code != 200:
+            raise PgoError(f"GET {path}: {response.status_code} {_outcome_text(body)}")
+        return body
+
+    def get_bytes(self, aanbieder: Aanbieder, token: str, path: str, accept: str) -> tuple[bytes, str]:
+        url = aanbieder.fhir_base.rstrip("/") + "/" + path.lstrip("/")
+        response = self._http.get(url, headers=self._headers(token, accept), timeout=self.timeout)
+        if response.status_code != 200:
+            raise PgoError(f"GET {path}: {response.status_code}")
+        return response.content, response.headers.get("Content-Type", accept)
+
+    def post_bundle(self, aanbieder: Aanbieder, token: str, bundle: dict[str, t.Any]) -> dict[str, t.Any]:
+        """POST a batch/transaction to the base (FHIR STU3 http.html#transaction), asking for the
+        created resources back (``Prefer: return=representation``)."""
+        headers = self._headers(token) | {"Content-Type": FHIR_JSON, "Prefer": "return=representation",
+                                          "MedMij-Request-ID": str(uuid.uuid4())}
+        try:
+            response = self._http.post(aanbieder.fhir_base.rstrip("/"), json=bundle, headers=headers,
+                                       timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise PgoError(f"{aanbieder.fhir_base} not reachable: {exc}") from exc
+        body = _json(response)
+        if response.status_code not in (200, 201):
+            raise PgoError(f"sending refused ({response.status_code}): {_outcome_text(body)}")
+        return body
+
+
+def _json(response: requests.Response) -> dict[str, t.Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _outcome_text(body: dict[str, t.Any]) -> str:
+    if body.get("resourceType") != "OperationOutcome":
+        return ""
+    return "; ".join(str(i.get("diagnostics") or i.get("code")) for i in body.get("issue", []))
