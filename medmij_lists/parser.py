@@ -186,12 +186,10 @@ def parse_list(
     if kind is ListKind.WHL:
         variant = _whitelist_variant(root)
 
-    # Validate with a schema-bound parser: the model is only built from a document that passed the XSD.
+    # Validate the parsed tree before any model is built (tree validation keeps line numbers in the error log).
     schema = schema_for(variant, development=development)
-    try:
-        root = etree.fromstring(data, _safe_parser(schema))
-    except etree.XMLSyntaxError as exc:
-        raise _xsd_error(exc, kind) from None
+    if not schema.validate(tree):
+        raise _xsd_error(schema.error_log, kind)
 
     builder = _BUILDERS[kind]
     parsed = builder(root, variant)
@@ -235,16 +233,14 @@ def detect_kind(data: bytes) -> ListKind | None:
 # Helpers
 
 
-def _xsd_error(exc: etree.XMLSyntaxError, kind: ListKind) -> ListValidationError:
-    entries = [e for e in exc.error_log if e.level >= etree.ErrorLevels.ERROR] or list(exc.error_log)
-    if entries:
-        first = entries[0]
-        message, line = first.message, first.line
-    else:
-        message, line = exc.msg, exc.lineno
-    rule = "duplicate" if "Duplicate key-sequence" in (message or "") else "xsd"
+def _xsd_error(error_log: etree._ListErrorLog, kind: ListKind) -> ListValidationError:
+    entries = [e for e in error_log if e.level >= etree.ErrorLevels.ERROR] or list(error_log)
+    message = entries[0].message if entries else "schema validation failed"
+    line = entries[0].line if entries else None
+    rule = "duplicate" if "Duplicate key-sequence" in message else "xsd"
+    more = f" (and {len(entries) - 1} more)" if len(entries) > 1 else ""
     return ListValidationError(
-        f"not valid against the {kind.title} schema: {message}", rule=rule, line=line or None, kind=kind.value
+        f"not valid against the {kind.title} schema: {message}{more}", rule=rule, line=line or None, kind=kind.value
     )
 
 

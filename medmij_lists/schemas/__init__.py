@@ -1,0 +1,1 @@
+"""Own XSDs of the MedMij lists (package data)."""
