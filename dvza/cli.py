@@ -247,3 +247,13 @@ def queue_apikey(name: str) -> None:
     key = secrets.token_urlsafe(32)
     click.echo(f"API key for {name} (shown once): {key}")
     click.echo(f'configuration: DVZA_QUEUE_API_KEYS=\'{{"{name}": "{hash_key(key)}"}}\'')
+
+
+def _register_conformance() -> None:
+    """``dvza conformance …``: the TestScript runner, a client tool that needs no app (issue 6)."""
+    from .conformance.cli import conformance_group
+
+    main.add_command(conformance_group)
+
+
+_register_conformance()

@@ -76,15 +76,15 @@ def build_url(base_url: str, op: Operation, substitute: t.Callable[[str], str],
               target: Document | None = None) -> str:
     """The request URL: an absolute ``url`` as is; a relative one against the base; else
     ``[base]/[resource][params]`` (params without a leading ``/`` or ``?`` get a ``/``), with
-    ``targetId``'s type/id for read/update/delete when no params are given; ``[base]`` for
-    transaction/batch and ``[base]/metadata`` for capabilities."""
+    ``targetId``'s type/id for read/update/delete when no params are given; ``[base]`` exactly as
+    configured (with or without a trailing ``/``) for transaction/batch and ``[base]/metadata`` for capabilities."""
     base = base_url.rstrip("/")
     if op.url:
         url = substitute(op.url)
         if not urllib.parse.urlsplit(url).scheme:
             url = f"{base}/{url.lstrip('/')}"
     elif op.type_code in ("transaction", "batch"):
-        url = base + (substitute(op.params) if op.params else "")
+        url = base_url + (substitute(op.params) if op.params else "")  # POST [base]: exactly as configured
     elif op.type_code == "capabilities":
         url = f"{base}/metadata"
     else:

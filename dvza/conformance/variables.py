@@ -77,11 +77,21 @@ class Substitution:
             raise VariableError(f"undefined variable ${{{name}}}")
         return self.substitute(value, depth + 1)
 
-    def substitute(self, text: str, depth: int = 0) -> str:
-        """Replace every ``${…}`` in ``text``."""
+    def substitute(self, text: str, depth: int = 0, *, lenient: bool = False) -> str:
+        """Replace every ``${…}`` in ``text``; with ``lenient`` (fixture bodies, as Touchstone does)
+        a placeholder that nothing defines is left as it is."""
         if "${" not in text:
             return text
-        return _PLACEHOLDER.sub(lambda m: self.resolve(m.group(1).strip(), depth), text)
+
+        def one(match: re.Match[str]) -> str:
+            try:
+                return self.resolve(match.group(1).strip(), depth)
+            except VariableError:
+                if lenient:
+                    return match.group(0)
+                raise
+
+        return _PLACEHOLDER.sub(one, text)
 
 
 def token_overrides(entries: t.Sequence[t.Mapping[str, t.Any]],
