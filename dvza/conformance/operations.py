@@ -103,8 +103,10 @@ def build_url(base_url: str, op: Operation, substitute: t.Callable[[str], str],
 def send(session: requests.Session, method: str, url: str, headers: dict[str, str], body: Document | None,
          timeout: float) -> Exchange:
     exchange = Exchange(method, url, headers, body)
+    sent: dict[str, str | None] = dict(headers)
+    sent.setdefault("Accept", None)  # no accept element: no Accept header (not requests' default */*)
     try:
-        resp = session.request(method, url, headers=headers,
+        resp = session.request(method, url, headers=sent,
                                data=body.text.encode("utf-8") if body is not None else None,
                                timeout=timeout, allow_redirects=False)
     except requests.RequestException as exc:
