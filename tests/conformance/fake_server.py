@@ -58,10 +58,12 @@ def create_app() -> Flask:
         family = "Other" if broken("compare") else "Test"
         birth = "1980-01-01" if broken("minimum") else "1970-01-01"
         rtype = "Patient"
-        profile = "http://example.org/other" if broken("profile") else "http://fhir.nl/fhir/StructureDefinition/nl-core-patient"
+        profile = "http://example.org/other" if broken("profile") else \
+            "http://fhir.nl/fhir/StructureDefinition/nl-core-patient"
         xml = (f'<{rtype} xmlns="http://hl7.org/fhir"><id value="p1"/><meta><profile value="{profile}"/></meta>'
                f'<name><family value="{family}"/></name>'
-               f'<gender value="{gender}"><extension url="http://example.org/code"><valueCode value="M"/></extension></gender>'
+               f'<gender value="{gender}"><extension url="http://example.org/code"><valueCode value="M"/></extension>'
+               '</gender>'
                f'<birthDate value="{birth}"/></{rtype}>')
         ctype = "text/xml" if broken("contentType") else "application/fhir+xml;charset=utf-8"
         if "xml" not in request.headers.get("Accept", ""):
@@ -73,13 +75,15 @@ def create_app() -> Flask:
         task = {"resourceType": "Task", "id": "t1", "status": "requested", "intent": "order",
                 "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">t</div>"}}
         if broken("rewrite"):
-            return _json({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": task}, {"resource": task}]})
+            two = [{"resource": task}, {"resource": task}]
+            return _json({"resourceType": "Bundle", "type": "searchset", "entry": two})
         return _json(task)
 
     @app.put("/fhir/Task/t1")
     def update_task() -> Response:
         if request.headers.get("If-Match") != 'W/"1"' or request.content_type != "application/fhir+json":
-            return _json({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "conflict"}]}, 412)
+            outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "conflict"}]}
+            return _json(outcome, 412)
         task = request.get_json(force=True)
         if broken("echo"):
             task["status"] = "requested"
