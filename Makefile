@@ -36,6 +36,11 @@ run: $(STAMP)
 	$(BIN)/dvza demo prepare
 	$(BIN)/dvza serve
 
+# `make conformance`: our server with the Cert data, then the Nictiz Cert TestScripts (BgZ, PDF/A, Vragenlijsten,
+# Zelfmetingen; JSON and XML) through the conformance runner. JUNIT=file.xml writes a JUnit report.
+conformance: $(STAMP)
+	$(BIN)/python -m dvza.conformance.selfhost $(if $(JUNIT),--junit $(JUNIT))
+
 bench: $(STAMP)
 	$(BIN)/python -m dvza.bench
 
