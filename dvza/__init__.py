@@ -24,6 +24,7 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from . import db
     from . import health
     from . import hospital
+    from . import lists
     from . import logging as dvza_logging
     from . import queue_api
     from .access import TokenAccessResolver
@@ -59,6 +60,7 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
         test_writes=app.config["QUALIFICATION_MODE"], software_version=__version__, submissions=return_queue,
     )
     fhir.init_app(app, fhir_services, url_prefix=app.config["FHIR_BASE_PATH"])
+    lists.init_app(app)
     authorization.init_app(app, database, audit)
     queue_api.init_app(app, return_queue)
     health.init_app(app)

@@ -305,10 +305,12 @@ def _register_standalone_commands() -> None:
     """Command groups that need no application: dev PKI, PGO simulator (and the lists library and
     conformance runner, which are clients of a DVZA)."""
     from certs.cli import certs_group
+    from medmij_lists.cli import lists_group
 
+    from .conformance.cli import conformance_group
     from .pgo.cli import pgo_group
 
-    for group in (certs_group, pgo_group):
+    for group in (certs_group, conformance_group, lists_group, pgo_group):
         main.add_command(group)
 
 

@@ -51,6 +51,21 @@ def defaults(instance_path: str) -> dict[str, t.Any]:
         "FRONTCHANNEL_SECURE_COOKIES": True,
         "PUBLIC_HOSTNAME": "localhost",
         "REQUIRE_WHITELIST": True,
+        # --- MedMij lists (dvza/lists.py): a folder with the official file names, or one URL per list
+        "LISTS_DIR": None,
+        "LISTS_ZAL_URL": None,
+        "LISTS_OCL_URL": None,
+        "LISTS_GNL_URL": None,
+        "LISTS_WHL_URL": None,
+        "LISTS_CACHE_DIR": None,
+        "LISTS_CLIENT_CERT": None,
+        "LISTS_CLIENT_KEY": None,
+        "LISTS_CA_BUNDLE": None,
+        "LISTS_INTERVAL": 900,
+        "LISTS_DEVELOPMENT": False,
+        "LISTS_BACKGROUND_REFRESH": True,
+        #: names of gegevensdiensten the GNL does not carry (id -> Weergavenaam); the GNL wins
+        "GEGEVENSDIENST_NAMES": {},
         # --- qualification / test mode: Nictiz QualificationTokens.json tokens, PUT test data, $purge
         "QUALIFICATION_MODE": False,
         # --- secrets
@@ -123,6 +138,11 @@ def validate(config: t.Mapping[str, t.Any]) -> None:
     for key in ("CODE_LIFETIME", "ACCESS_TOKEN_LIFETIME"):
         if not isinstance(config[key], int) or not 1 <= config[key] <= 3600:
             raise ConfigError(f"{key} must be a number of seconds between 1 and 3600")
+    interval = config["LISTS_INTERVAL"]
+    if not isinstance(interval, int | float) or not 0 < interval <= 900:
+        raise ConfigError("LISTS_INTERVAL must be a number of seconds, at most 900 (MedMij: refresh every 15 minutes)")
+    if not isinstance(config["GEGEVENSDIENST_NAMES"], dict):
+        raise ConfigError("GEGEVENSDIENST_NAMES must map gegevensdienst ids to names")
     if config["LOG_FORMAT"] not in ("json", "console"):
         raise ConfigError("LOG_FORMAT must be json or console")
     keys = config["QUEUE_API_KEYS"]
