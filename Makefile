@@ -20,21 +20,23 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test: $(STAMP)
+	bash .ci/browser.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 	@if [ -n "$$DVZA_TEST_POSTGRES_URL" ]; then $(MAKE) --no-print-directory test-postgres; \
 	else echo "note: DVZA_TEST_POSTGRES_URL not set, PostgreSQL pass skipped (.ci/run starts one)"; fi
 
 test-postgres: $(STAMP)
-	DVZA_TEST_DATABASE_URL="$$DVZA_TEST_POSTGRES_URL" $(BIN)/pytest -q -m "not browser" tests
+	DVZA_TEST_DATABASE_URL="$$DVZA_TEST_POSTGRES_URL" $(BIN)/pytest -q -m "not browser and not e2e" tests
 
-# `make run`: the DVZA with the Nictiz Cert test patients on an embedded SQLite database in var/.
+# `make run`: the whole development network (dvza/devnet.py) in var/: DVZA frontchannel and backchannel
+# (HTTPS, client certificates) with the Nictiz Cert test patients on SQLite, demo MedMij lists, a
+# development PKI and the PGO simulator. It prints the URL to open.
 run: export DVZA_INSTANCE_PATH ?= $(CURDIR)/var
 run: export DVZA_QUALIFICATION_MODE ?= true
 run: export DVZA_LOG_FORMAT ?= console
 run: $(STAMP)
-	$(BIN)/dvza demo prepare
-	$(BIN)/dvza serve
+	$(BIN)/dvza demo run
 
 # `make conformance`: our server with the Cert data, then the Nictiz Cert TestScripts (BgZ, PDF/A, Vragenlijsten,
 # Zelfmetingen; JSON and XML) through the conformance runner. JUNIT=file.xml writes a JUnit report.

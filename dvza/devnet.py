@@ -1,8 +1,9 @@
 """A whole MedMij network on one machine, for ``make run`` and the end-to-end tests.
 
 ``prepare`` makes, in one instance folder (``var/`` for ``make run``): a development PKI
-(``certs``: a CA, a server certificate for localhost, a client certificate for the demo PGO and
-one for the DVZA node), demo MedMij lists naming this DVZA and the demo PGO (``medmij_lists.demo``),
+(``certs``: a CA, a server certificate for ``dvza.localhost``, a client certificate for the demo
+PGO ``pgo.localhost`` and one for the DVZA node; ``*.localhost`` is loopback, RFC 6761 §6.3),
+demo MedMij lists naming this DVZA and the demo PGO (``medmij_lists.demo``),
 the database with the Nictiz Cert patients, the test persons for the development login and a
 sign-in for the hospital queue page. ``start`` runs four processes:
 
@@ -24,11 +25,14 @@ import signal
 import subprocess
 import sys
 import time
+import typing as t
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
 import requests
+
+from . import localnames
 
 #: GNL names of the gegevensdiensten this DVZA offers (medmij-protocol.md §9 catalogue).
 DEMO_GEGEVENSDIENSTEN = {
@@ -42,17 +46,21 @@ HOSPITAL_USER = "medewerker"
 @dataclass(slots=True)
 class DevNetwork:
     root: Path
-    host: str = "localhost"
+    host: str = "dvza.localhost"
     front_port: int = 8443
     back_port: int = 9443
     pgo_port: int = 8444
-    pgo_hostname: str = "localhost"
+    pgo_hostname: str = "pgo.localhost"
     pgo_name: str = "Demo-PGO"
     aanbieder_naam: str = "umcdemo@medmij"
     aanbieder_weergavenaam: str = "UMC Demo"
     workers: int = 2
+    #: more client certificates from the development CA (e.g. a PGO that is on no list, for tests)
+    extra_clients: tuple[str, ...] = ()
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: the development PKI (``certs.DevPki``), set by :meth:`prepare`
+    pki: t.Any = field(default=None, init=False)
 
     # ---------------------------------------------------------------------------- locations
     @property
@@ -79,25 +87,39 @@ class DevNetwork:
     def fhir_base(self) -> str:
         return f"{self.back_url}/fhir"
 
+    def aanbieder(self) -> t.Any:
+        """This DVZA as the demo ZAL describes it (a :class:`dvza.pgo.client.Aanbieder`)."""
+        from .pgo.client import Aanbieder
+
+        return Aanbieder(self.aanbieder_naam, self.aanbieder_weergavenaam, f"{self.front_url}/oauth/authorize",
+                         f"{self.back_url}/oauth/token", self.fhir_base, tuple(DEMO_GEGEVENSDIENSTEN))
+
+    def pgo_client(self, hostname: str | None = None) -> t.Any:
+        """A :class:`dvza.pgo.client.PgoClient` with the client certificate of ``hostname``."""
+        from .pgo.client import PgoClient
+
+        client = self.pki.clients[hostname or self.pgo_hostname]
+        return PgoClient(hostname=hostname or self.pgo_hostname, redirect_uri=f"{self.pgo_url}/callback",
+                         certificate=(str(client.cert), str(client.key)), ca_bundle=str(self.pki.ca_cert))
+
     def path(self, name: str) -> str:
         return str(self.root / name)
 
     # ------------------------------------------------------------------------------ prepare
     def prepare(self, *, shared: Path | None = None, load_data: bool = True) -> None:
-        from medmij_lists.demo import write_demo_lists
-
         from certs.pki import ensure_dev_pki
+        from medmij_lists import write_demo_lists
 
         self.root.mkdir(parents=True, exist_ok=True)
-        self.pki = ensure_dev_pki(self.pki_dir, server_hostnames=[self.host, "127.0.0.1"],
-                                  clients=[self.pgo_hostname] if self.pgo_hostname == self.host
-                                  else [self.pgo_hostname, self.host])
+        clients = list(dict.fromkeys([self.pgo_hostname, self.host, *self.extra_clients]))
+        self.pki = ensure_dev_pki(self.pki_dir, server_hostnames=[self.host, self.pgo_hostname, "127.0.0.1"],
+                                  clients=clients)
         write_demo_lists(
             self.lists_dir, dvza_hostname=self.host, aanbieder_naam=self.aanbieder_naam,
             aanbieder_weergavenaam=self.aanbieder_weergavenaam, pgo_hostname=self.pgo_hostname,
             pgo_name=self.pgo_name, gegevensdiensten=DEMO_GEGEVENSDIENSTEN,
             authorize_url=f"{self.front_url}/oauth/authorize", token_url=f"{self.back_url}/oauth/token",
-            fhir_base_url=self.fhir_base)
+            fhir_base_url=self.fhir_base, volgnummer=int(time.time()))
         password_file = self.root / "hospital-password"
         if not password_file.exists():
             fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -126,6 +148,8 @@ class DevNetwork:
             "DVZA_PUBLIC_HOSTNAME": self.host,
             "DVZA_PUBLIC_BASE_URL": self.fhir_base,
             "DVZA_LISTS_DIR": str(self.lists_dir),
+            # the demo lists carry ports and .localhost names: not MedMij-valid, development only
+            "DVZA_LISTS_DEVELOPMENT": "true",
             "DVZA_FRONTCHANNEL_SECURE_COOKIES": "true",
         })
         if (self.root / "hospital-password").exists():
@@ -161,6 +185,7 @@ class DevNetwork:
         return process
 
     def start(self) -> None:
+        localnames.install()
         dvza_env = self.dvza_env()
         self._gunicorn("dvza:create_app()", self.front_port, dvza_env, client_cert="none", workers=self.workers,
                        name="dvza-front")
@@ -202,7 +227,12 @@ class DevNetwork:
         self.processes.clear()
 
     def wait(self) -> int:
-        """Block until one process stops (or Ctrl-C), then stop the others."""
+        """Block until one process stops (or Ctrl-C / SIGTERM), then stop the others."""
+
+        def terminate(signum: int, frame: t.Any) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, terminate)
         try:
             while all(p.poll() is None for p in self.processes):
                 time.sleep(0.5)

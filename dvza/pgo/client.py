@@ -63,7 +63,13 @@ class PgoClient:
     _http: requests.Session = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        # *.localhost is loopback (RFC 6761 §6.3), as in Chromium: the development network's names
+        from ..localnames import install
+
+        install()
         self._http = requests.Session()
+        # the configured CA bundle decides, not REQUESTS_CA_BUNDLE (which would override a session's verify)
+        self._http.trust_env = False
         self._http.cert = self.certificate
         self._http.verify = self.ca_bundle
 

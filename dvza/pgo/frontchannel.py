@@ -37,6 +37,7 @@ def authorize_with_dev_login(authorize_url: str, *, bsn: str, grant: bool = True
     """Run the frontchannel for a person with ``bsn``; return the parameters of the redirect to the
     PGO (``code`` and ``state``, or ``error``, ``error_description``, ``state``)."""
     browser = requests.Session()
+    browser.trust_env = False  # ``verify`` decides, not REQUESTS_CA_BUNDLE
     browser.verify = verify
 
     def follow(response: requests.Response) -> requests.Response | dict[str, str]:
