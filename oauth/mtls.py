@@ -66,7 +66,14 @@ def client_certificate(
     trusted_proxies: t.Iterable[str] = (),
     header_name: str = "X-SSL-Client-Cert",
 ) -> x509.Certificate | None:
-    """The client certificate of this request, or None when none was presented."""
+    """The client certificate of this request, or None when none was presented.
+
+    The header is trusted by the address of the TCP peer: when Werkzeug's ``ProxyFix`` has already
+    replaced ``REMOTE_ADDR`` by the forwarded client address, the original peer is used instead.
+    """
+    original = environ.get("werkzeug.proxy_fix.orig")
+    if isinstance(original, dict) and original.get("REMOTE_ADDR"):
+        remote_addr = original["REMOTE_ADDR"]
     for key in ENVIRON_KEYS:
         if environ.get(key):
             return load_certificate(environ[key])

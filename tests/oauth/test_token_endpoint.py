@@ -243,3 +243,18 @@ def test_my_consents_lists_active_short_consents_and_revokes(browser: Browser, o
     forged = manage.client.post("/oauth/toestemmingen/x/intrekken", data={"csrf_token": "forged"})
     assert forged.status_code == 400
     assert browser.fhir("Patient", token).status_code == 200
+
+
+def test_proxy_header_trust_uses_the_tcp_peer_behind_proxyfix() -> None:
+    """With ProxyFix, REMOTE_ADDR is the forwarded client; trust must follow the real TCP peer."""
+    from urllib.parse import quote
+
+    from oauth import mtls
+
+    header = {"HTTP_X_SSL_CLIENT_CERT": quote(CERTS[PGO])}
+    behind_proxy = header | {"REMOTE_ADDR": "198.51.100.9",
+                             "werkzeug.proxy_fix.orig": {"REMOTE_ADDR": "10.0.0.5"}}
+    assert mtls.client_certificate(behind_proxy, remote_addr="198.51.100.9", trusted_proxies=["10.0.0.0/8"])
+    spoofed = header | {"REMOTE_ADDR": "10.0.0.5",
+                        "werkzeug.proxy_fix.orig": {"REMOTE_ADDR": "198.51.100.9"}}
+    assert mtls.client_certificate(spoofed, remote_addr="10.0.0.5", trusted_proxies=["10.0.0.0/8"]) is None
