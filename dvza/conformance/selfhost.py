@@ -48,7 +48,7 @@ QUESTIONNAIRE_TASKS = {
 
 
 def shared_dir() -> Path:
-    return Path(os.environ.get("DVZA_SHARED_DIR") or "/work/shared")
+    return Path(os.environ.get("DVZA_SHARED_DIR") or REPO.parent / "shared")
 
 
 def _dvza(*args: str) -> list[str]:

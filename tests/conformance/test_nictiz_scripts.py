@@ -14,7 +14,7 @@ from dvza.conformance.operations import SUPPORTED_OPERATIONS
 from dvza.conformance.testscript import find_testscripts
 from dvza.conformance.testscript import parse_testscript
 
-SHARED = Path(os.environ.get("DVZA_SHARED_DIR", "/work/shared"))
+SHARED = Path(os.environ.get("DVZA_SHARED_DIR") or Path(__file__).resolve().parents[2].parent / "shared")
 OUTPUT = SHARED / "conformance" / "nictiz-testscripts" / "output" / "STU3"
 SUPPORTED_KINDS = {"responseCode", "response", "resource", "contentType", "headerField", "expression", "minimumId",
                    "validateProfileId", "requestURL", "requestMethod", "navigationLinks", "path", "compareToSourceId",
