@@ -180,17 +180,11 @@ class ReturnQueue:
         already this consumer's."""
         now = self.now()
         with self.database.sessionmaker() as session:
-            item = session.scalar(select(QueueItem).where(QueueItem.id == item_id).with_for_update())
-            if item is None:
-                raise QueueError(f"queue item {item_id} does not exist", 404)
-            claimed_until = item.claimed_until
-            if claimed_until is not None and claimed_until.tzinfo is None:
-                claimed_until = claimed_until.replace(tzinfo=UTC)
+            item, claimed_until = self._locked(session, item_id)
             free = item.status == "new" or (item.status == "claimed" and (
                 item.claimed_by == consumer or (claimed_until is not None and claimed_until < now)))
             if not free:
-                raise QueueError(f"queue item {item_id} is {item.status}"
-                                 + (f" by {item.claimed_by}" if item.status == "claimed" else ""))
+                raise QueueError(_state(item))
             item.status, item.claimed_by = "claimed", consumer
             item.claimed_until = now + timedelta(seconds=lease_seconds)
             item.claims = item.claims + 1
@@ -217,17 +211,22 @@ class ReturnQueue:
             session.commit()
         return view
 
-    def _claimed(self, session: Session, item_id: str, consumer: str) -> QueueItem:
+    @staticmethod
+    def _locked(session: Session, item_id: str) -> tuple[QueueItem, datetime | None]:
+        """The item, row-locked for this transaction, and its lease end as an aware datetime
+        (SQLite gives naive values back)."""
         item = session.scalar(select(QueueItem).where(QueueItem.id == item_id).with_for_update())
         if item is None:
             raise QueueError(f"queue item {item_id} does not exist", 404)
         claimed_until = item.claimed_until
         if claimed_until is not None and claimed_until.tzinfo is None:
             claimed_until = claimed_until.replace(tzinfo=UTC)
+        return item, claimed_until
+
+    def _claimed(self, session: Session, item_id: str, consumer: str) -> QueueItem:
+        item, claimed_until = self._locked(session, item_id)
         if item.status != "claimed" or item.claimed_by != consumer or (claimed_until and claimed_until < self.now()):
-            raise QueueError(f"queue item {item_id} is {item.status}"
-                             + (f" by {item.claimed_by}" if item.status == "claimed" else "")
-                             + "; claim it first")
+            raise QueueError(_state(item) + "; claim it first")
         return item
 
     def _decide(self, item_id: str, consumer: str, status: str, reason: str | None) -> ItemView:
@@ -243,3 +242,7 @@ class ReturnQueue:
                          patient_id=view.patient_id, client_id=view.client_id,
                          resource_ids=" ".join(view.resources), detail=reason or view.id)
         return view
+
+
+def _state(item: QueueItem) -> str:
+    return f"queue item {item.id} is {item.status}" + (f" by {item.claimed_by}" if item.status == "claimed" else "")
