@@ -168,23 +168,21 @@ def _start_server(pki: Pki, *, require_client_cert: bool) -> tuple[http.server.T
     return server, state
 
 
-@pytest.fixture()
-def list_server(pki: Pki) -> t.Iterator[ListServer]:
-    server, state = _start_server(pki, require_client_cert=False)
+def _serve(pki: Pki, *, require_client_cert: bool) -> t.Iterator[ListServer]:
+    server, state = _start_server(pki, require_client_cert=require_client_cert)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield state
     server.shutdown()
     server.server_close()
     thread.join(5)
+
+
+@pytest.fixture()
+def list_server(pki: Pki) -> t.Iterator[ListServer]:
+    yield from _serve(pki, require_client_cert=False)
 
 
 @pytest.fixture()
 def mtls_server(pki: Pki) -> t.Iterator[ListServer]:
-    server, state = _start_server(pki, require_client_cert=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    yield from _serve(pki, require_client_cert=True)
