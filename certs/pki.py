@@ -231,15 +231,7 @@ def create_server_certificate(issuer: Issued, hostnames: Sequence[str] = DEFAULT
     sans = split_names(hostnames)
     dns = [n.value for n in sans if isinstance(n, x509.DNSName)]
     common_name = dns[0] if dns else str(sans[0].value)
-    key = generate_key(key_type)
-    builder = (
-        _builder(_name(common_name), key, issuer, days=days, now=now)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_leaf_key_usage(key), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    )
-    return Issued(_sign(builder, issuer.key), key)
+    return _leaf(issuer, common_name, sans, ExtendedKeyUsageOID.SERVER_AUTH, key_type=key_type, days=days, now=now)
 
 
 def create_client_certificate(issuer: Issued, hostname: str, *, key_type: str = "ec-p256", days: int = LEAF_DAYS,
@@ -251,13 +243,20 @@ def create_client_certificate(issuer: Issued, hostname: str, *, key_type: str = 
     """
     now = _utcnow(now)
     name = check_hostname(hostname)
+    return _leaf(issuer, name, [x509.DNSName(name)], ExtendedKeyUsageOID.CLIENT_AUTH, key_type=key_type, days=days,
+                 now=now)
+
+
+def _leaf(issuer: Issued, common_name: str, sans: Sequence[x509.GeneralName], usage: x509.ObjectIdentifier, *,
+          key_type: str, days: int, now: dt.datetime) -> Issued:
+    """An end-entity certificate: not a CA, key usage for its key type, one extended key usage."""
     key = generate_key(key_type)
     builder = (
-        _builder(_name(name), key, issuer, days=days, now=now)
+        _builder(_name(common_name), key, issuer, days=days, now=now)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_leaf_key_usage(key), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
     )
     return Issued(_sign(builder, issuer.key), key)
 
