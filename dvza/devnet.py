@@ -88,19 +88,24 @@ class DevNetwork:
         return f"{self.back_url}/fhir"
 
     def aanbieder(self) -> t.Any:
-        """This DVZA as the demo ZAL describes it (a :class:`dvza.pgo.client.Aanbieder`)."""
-        from .pgo.client import Aanbieder
+        """This DVZA as a PGO finds it: from the demo ZAL and GNL (a :class:`dvza.pgo.client.Aanbieder`)."""
+        from medmij_lists.models import aanbieder_key
 
-        return Aanbieder(self.aanbieder_naam, self.aanbieder_weergavenaam, f"{self.front_url}/oauth/authorize",
-                         f"{self.back_url}/oauth/token", self.fhir_base, tuple(DEMO_GEGEVENSDIENSTEN))
+        from .pgo.catalog import find
+        from .pgo.lists import catalog_from_lists
+
+        found = find(catalog_from_lists(self.lists_dir), aanbieder_key(self.aanbieder_naam))
+        if found is None:
+            raise RuntimeError(f"{self.aanbieder_naam} is not on the ZAL in {self.lists_dir}")
+        return found
 
     def pgo_client(self, hostname: str | None = None) -> t.Any:
         """A :class:`dvza.pgo.client.PgoClient` with the client certificate of ``hostname``."""
         from .pgo.client import PgoClient
 
         client = self.pki.clients[hostname or self.pgo_hostname]
-        return PgoClient(hostname=hostname or self.pgo_hostname, redirect_uri=f"{self.pgo_url}/callback",
-                         certificate=(str(client.cert), str(client.key)), ca_bundle=str(self.pki.ca_cert))
+        return PgoClient.configured(hostname or self.pgo_hostname, cert=str(client.cert), key=str(client.key),
+                                    ca=str(self.pki.ca_cert), redirect_uri=f"{self.pgo_url}/callback")
 
     def path(self, name: str) -> str:
         return str(self.root / name)

@@ -212,13 +212,9 @@ def create_pgo_app(config: t.Mapping[str, t.Any] | None = None, *, catalog: Cata
         app.config["SECRET_KEY"] = os.environ["PGO_SECRET_KEY"]
     app.config.update(config or {})
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or secrets.token_hex(32)
-    hostname = app.config["PGO_HOSTNAME"]
-    certificate = None
-    if app.config["PGO_CLIENT_CERT"]:
-        certificate = (app.config["PGO_CLIENT_CERT"], app.config["PGO_CLIENT_KEY"] or app.config["PGO_CLIENT_CERT"])
-    app.extensions["pgo.client"] = PgoClient(
-        hostname=hostname, redirect_uri=app.config["PGO_REDIRECT_URI"] or f"https://{hostname}/callback",
-        certificate=certificate, ca_bundle=app.config["PGO_CA_BUNDLE"] or True)
+    app.extensions["pgo.client"] = PgoClient.configured(
+        app.config["PGO_HOSTNAME"], cert=app.config["PGO_CLIENT_CERT"], key=app.config["PGO_CLIENT_KEY"],
+        ca=app.config["PGO_CA_BUNDLE"], redirect_uri=app.config["PGO_REDIRECT_URI"])
     if catalog is None:
         from .lists import catalog_from_lists
 

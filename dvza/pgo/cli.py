@@ -53,8 +53,7 @@ def _setup(hostname: str, cert: str | None, key: str | None, ca: str | None, lis
     aanbieder = find(catalog, aanbieder_naam) if aanbieder_naam else (aanbieders[0] if aanbieders else None)
     if aanbieder is None:
         raise click.ClickException(f"aanbieder {aanbieder_naam or '(any)'} is not on the ZAL in {lists_dir}")
-    client = PgoClient(hostname=hostname, redirect_uri=redirect_uri or f"https://{hostname}/callback",
-                       certificate=(cert, key or cert) if cert else None, ca_bundle=ca or True)
+    client = PgoClient.configured(hostname, cert=cert, key=key, ca=ca, redirect_uri=redirect_uri)
     return client, catalog, aanbieder
 
 

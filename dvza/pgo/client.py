@@ -62,6 +62,14 @@ class PgoClient:
     timeout: float = 30.0
     _http: requests.Session = field(init=False, repr=False)
 
+    @classmethod
+    def configured(cls, hostname: str, *, cert: str | None = None, key: str | None = None, ca: str | None = None,
+                   redirect_uri: str | None = None) -> PgoClient:
+        """From the simulator's settings (``PGO_*`` or CLI options): the key may sit in the certificate
+        file, the redirect URI defaults to ``https://<hostname>/callback``, the CA bundle to the system's."""
+        return cls(hostname=hostname, redirect_uri=redirect_uri or f"https://{hostname}/callback",
+                   certificate=(cert, key or cert) if cert else None, ca_bundle=ca or True)
+
     def __post_init__(self) -> None:
         # *.localhost is loopback (RFC 6761 §6.3), as in Chromium: the development network's names
         from ..localnames import install
