@@ -10,7 +10,6 @@ CSRF token; the session cookie is the app's (HttpOnly, SameSite=Lax, Secure outs
 
 from __future__ import annotations
 
-import secrets
 import typing as t
 
 from flask import Blueprint
@@ -24,6 +23,7 @@ from flask import session
 from flask import url_for
 from werkzeug.security import check_password_hash
 
+from .csrf import SessionCsrf
 from .queue import STATUSES
 from .queue import QueueError
 from .queue import ReturnQueue
@@ -46,22 +46,13 @@ def _user() -> str | None:
     return t.cast("str | None", session.get(SESSION_USER))
 
 
-def _csrf() -> str:
-    if SESSION_CSRF not in session:
-        session[SESSION_CSRF] = secrets.token_urlsafe(24)
-    return str(session[SESSION_CSRF])
-
-
-def _check_csrf() -> None:
-    sent = request.form.get("csrf_token", "")
-    if not sent or not secrets.compare_digest(sent, str(session.get(SESSION_CSRF, ""))):
-        abort(400)
+CSRF = SessionCsrf(SESSION_CSRF)
 
 
 def _page(template: str, status: int = 200, **context: t.Any) -> tuple[str, int]:
     context.setdefault("user", _user())
     return render_template(template, aanbieder=current_app.config["AANBIEDER_WEERGAVENAAM"],
-                           csrf_token=_csrf(), status_names=STATUS_NAMES, kind_names=KIND_NAMES,
+                           csrf_token=CSRF.token(), status_names=STATUS_NAMES, kind_names=KIND_NAMES,
                            dienst_name=_dienst_name, **context), status
 
 
@@ -92,7 +83,7 @@ def _headers(response: t.Any) -> t.Any:
 def sign_in() -> t.Any:
     error = None
     if request.method == "POST":
-        _check_csrf()
+        CSRF.check()
         name = request.form.get("name", "").strip()
         password = request.form.get("password", "")
         stored = (current_app.config.get("HOSPITAL_USERS") or {}).get(name)
@@ -108,7 +99,7 @@ def sign_in() -> t.Any:
 
 @bp.post("/uitloggen")
 def sign_out() -> t.Any:
-    _check_csrf()
+    CSRF.check()
     session.pop(SESSION_USER, None)
     session.pop(SESSION_CSRF, None)
     return redirect(url_for("hospital.sign_in"), code=303)
@@ -145,7 +136,7 @@ def item(item_id: str) -> t.Any:
 @bp.post("/wachtrij/<item_id>")
 def decide(item_id: str) -> t.Any:
     user = _signed_in()
-    _check_csrf()
+    CSRF.check()
     consumer = f"web:{user}"
     action = request.form.get("action")
     try:

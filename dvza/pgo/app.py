@@ -26,6 +26,7 @@ from flask import render_template
 from flask import request
 from flask import session
 
+from ..csrf import SessionCsrf
 from .catalog import Catalog
 from .catalog import find
 from .client import Aanbieder
@@ -37,6 +38,7 @@ from .content import fetch_bgz
 from .content import fetch_documents
 
 bp = Blueprint("pgo", __name__, template_folder="templates", static_folder="static")
+CSRF = SessionCsrf("csrf")
 
 #: What the simulator offers: (action, gegevensdiensten, Dutch label).
 FETCH_DIENSTEN = ("48", "51")
@@ -98,24 +100,12 @@ def _page(template: str, status: int = 200, **context: t.Any) -> tuple[str, int]
 def home() -> t.Any:
     aanbieders = catalog().aanbieders()
     return _page("pgo/home.html", aanbieders=aanbieders, dienst_name=catalog().dienst_name,
-                 fetch_diensten=FETCH_DIENSTEN, send_dienst=SEND_DIENST, csrf_token=_csrf())
-
-
-def _csrf() -> str:
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(24)
-    return str(session["csrf"])
-
-
-def _check_csrf() -> None:
-    sent = request.form.get("csrf_token", "")
-    if not sent or not secrets.compare_digest(sent, str(session.get("csrf", ""))):
-        abort(400)
+                 fetch_diensten=FETCH_DIENSTEN, send_dienst=SEND_DIENST, csrf_token=CSRF.token())
 
 
 @bp.post("/start")
 def start() -> t.Any:
-    _check_csrf()
+    CSRF.check()
     aanbieder = find(catalog(), request.form.get("aanbieder", ""))
     if aanbieder is None:
         return _page("pgo/error.html", 400, message="Kies een zorgaanbieder uit de lijst.")
