@@ -160,8 +160,9 @@ class DevNetwork:
         if (self.root / "hospital-password").exists():
             env["DVZA_HOSPITAL_USERS"] = json.dumps(
                 {HOSPITAL_USER: generate_password_hash(self.hospital_password())})
-        if self.dev_persons():
-            env["DVZA_DEV_LOGIN_PERSONS"] = json.dumps(self.dev_persons())
+        persons = self.dev_persons()
+        if persons:
+            env["DVZA_DEV_LOGIN_PERSONS"] = json.dumps(persons)
         env.update(self.extra_env)
         return env
 
