@@ -18,10 +18,11 @@ venv: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 test: $(STAMP)
 	bash .ci/browser.sh
-	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -q
 	@if [ -n "$$DVZA_TEST_POSTGRES_URL" ]; then $(MAKE) --no-print-directory test-postgres; \
 	else echo "note: DVZA_TEST_POSTGRES_URL not set, PostgreSQL pass skipped (.ci/run starts one)"; fi
@@ -44,7 +45,7 @@ conformance: $(STAMP)
 	$(BIN)/python -m dvza.conformance.selfhost $(if $(JUNIT),--junit $(JUNIT))
 
 bench: $(STAMP)
-	$(BIN)/python -m dvza.bench
+	$(BIN)/python -m dvza.devtools.bench
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

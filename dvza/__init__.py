@@ -23,13 +23,14 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from . import config as config_module
     from . import db
     from . import health
-    from . import hospital
     from . import lists
     from . import logging as dvza_logging
-    from . import queue_api
+    from . import schema
     from .access import TokenAccessResolver
     from .audit import AuditLog
-    from .queue import ReturnQueue
+    from .returnqueue import api as queue_api
+    from .returnqueue import pages as hospital
+    from .returnqueue.queue import ReturnQueue
 
     instance_path = os.environ.get("DVZA_INSTANCE_PATH") or (config or {}).get("INSTANCE_PATH")
     app = Flask(__name__, instance_path=os.path.abspath(instance_path) if instance_path else None,
@@ -39,7 +40,7 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     dvza_logging.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"], app.config["AUDIT_LOG_FILE"])
     search_values.set_default_zone(app.config["TIMEZONE"])
 
-    database = db.Database(app.config["DATABASE_URL"], echo=app.config["DATABASE_ECHO"])
+    database = db.Database(app.config["DATABASE_URL"], metadatas=schema.metadatas(), echo=app.config["DATABASE_ECHO"])
     db.init_app(app, database)
     if app.config.get("DB_AUTO_CREATE", True):
         database.create_all()

@@ -5,8 +5,9 @@ writes); PostgreSQL (``postgresql+psycopg://``) is for more than one host. Only 
 both is used (design-references.md §5.4): e.g. ``UPDATE … RETURNING`` for single-use codes and
 queue claims, ``WITH RECURSIVE`` for reference reachability.
 
-Each package owns its tables (``fhir_api.models``, ``oauth.models``, ``dvza.models``); this module
-creates them all on one engine, plus the append-only guard on the audit table.
+Each package owns its tables (``fhir_api.models``, ``oauth.models``, ``dvza.models``,
+``dvza.returnqueue.models``; :mod:`dvza.schema` gathers them); this module creates them all on one
+engine, plus the append-only guard on the audit table.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from sqlalchemy.pool import StaticPool
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False):
+    def __init__(self, url: str, *, metadatas: t.Sequence[t.Any], echo: bool = False):
         self.url = url
+        #: the MetaData of every package's tables (:func:`dvza.schema.metadatas`)
+        self.metadatas = list(metadatas)
         kwargs: dict[str, t.Any] = {"echo": echo}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -51,24 +54,16 @@ class Database:
     def is_postgresql(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
-    def metadatas(self) -> list[t.Any]:
-        from fhir_api.models import FhirBase
-        from oauth.models import OAuthBase
-
-        from .models import AppBase
-
-        return [FhirBase.metadata, OAuthBase.metadata, AppBase.metadata]
-
     def create_all(self) -> None:
         """Create missing tables (idempotent) and the audit append-only triggers."""
-        for metadata in self.metadatas():
+        for metadata in self.metadatas:
             metadata.create_all(self.engine)
         from .models import install_append_only_guards
 
         install_append_only_guards(self)
 
     def drop_all(self) -> None:
-        for metadata in reversed(self.metadatas()):
+        for metadata in reversed(self.metadatas):
             metadata.drop_all(self.engine)
 
     def session(self) -> Session:

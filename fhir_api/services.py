@@ -70,7 +70,7 @@ class PriorSubmission:
 
 
 class SubmissionSink(t.Protocol):
-    """The return queue, written in the caller's transaction (implemented by ``dvza.queue``)."""
+    """The return queue, written in the caller's transaction (implemented by ``dvza.returnqueue``)."""
 
     def prior(self, session: Session, *, client_id: str, request_id: str) -> PriorSubmission | None:
         """The earlier submission with this MedMij-Request-ID from this client, if any."""

@@ -20,14 +20,14 @@ from flask import request
 from . import compartment
 from . import formats
 from . import submissions
-from .api import audit
-from .api import authorize
-from .api import base_url
-from .api import fhir_response
-from .api import local_bases
-from .api import response_format
-from .api import services
-from .api import supported_type
+from .context import audit
+from .context import authorize
+from .context import base_url
+from .context import fhir_response
+from .context import local_bases
+from .context import response_format
+from .context import services
+from .context import supported_type
 from .errors import Forbidden
 from .errors import InvalidRequest
 from .errors import InvalidResource
@@ -38,7 +38,6 @@ from .store import valid_id
 
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/<rtype>/<rid>", "update", update, methods=["PUT"])
-    submissions.register(bp)
     bp.add_url_rule("/Patient/<pid>/$purge", "purge", purge, methods=["POST", "DELETE"])
 
 

@@ -110,7 +110,7 @@ def load_cert_data(app: t.Any, *names: str) -> t.Any:
     """Load Nictiz Cert sets and the qualification tokens into the app's database."""
     import json
 
-    from dvza import testdata
+    from dvza.devtools import testdata
 
     needs_shared()
     database = app.extensions["dvza.db"]
@@ -131,7 +131,7 @@ def bearer(patient_id: str) -> dict[str, str]:
 
 def fixture_text(path: Path, **variables: str) -> str:
     """A Nictiz fixture with its date templates materialised (T = today) and ``${name}`` variables set."""
-    from dvza.testdata import materialise
+    from dvza.devtools.testdata import materialise
 
     text = materialise(path.read_text(encoding="utf-8-sig"), date.today())
     for name, value in variables.items():

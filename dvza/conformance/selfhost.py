@@ -24,6 +24,7 @@ from pathlib import Path
 
 import requests
 
+from ..devtools.shared import shared_dir
 from .cli import load_tokens
 from .cli import run_paths
 from .report import junit_xml
@@ -45,10 +46,6 @@ QUESTIONNAIRE_TASKS = {
     "xis-1-1_3-1": "XXX_Vink-Intake", "xis-1-2_3-2": "XXX_Vink-PHQ9", "xis-1-3_3-3": "XXX_Repscher-Intake",
     "xis-1-4_3-4": "XXX_Repscher-PHQ9", "xis-1-5_2-5": "XXX_Boumann-invalid", "xis-1-6_2-6": "XXX_Boumann-PHQ9E",
 }
-
-
-def shared_dir() -> Path:
-    return Path(os.environ.get("DVZA_SHARED_DIR") or REPO.parent / "shared")
 
 
 def _dvza(*args: str) -> list[str]:

@@ -72,7 +72,7 @@ class PgoClient:
 
     def __post_init__(self) -> None:
         # *.localhost is loopback (RFC 6761 §6.3), as in Chromium: the development network's names
-        from ..localnames import install
+        from .localnames import install
 
         install()
         self._http = requests.Session()

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from dvza.models import AuditRecord
-from dvza.queue_api import hash_key
+from dvza.returnqueue.api import hash_key
 from fhir_api.services import Submission
 from tests.support import make_app
 

@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from dvza import testdata
+from dvza.devtools import testdata
 from fhir_api.models import ResourceRow
 from tests.support import CERT_SETS
 from tests.support import needs_shared

@@ -1,4 +1,4 @@
-"""The whole development network as real processes (``dvza.devnet``): DVZA frontchannel and
+"""The whole development network as real processes (``dvza.devtools.devnet``): DVZA frontchannel and
 backchannel under gunicorn with TLS from ``certs/``, and the PGO simulator, on free local ports.
 
 One network per test session; it is started once and shared by the TLS tests and the browser
@@ -29,7 +29,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def network(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[t.Any]:
     needs_shared()
-    from dvza.devnet import DevNetwork
+    from dvza.devtools.devnet import DevNetwork
 
     root = tmp_path_factory.mktemp("devnet")
     net = DevNetwork(root, front_port=free_port(), back_port=free_port(), pgo_port=free_port(), workers=1,

@@ -93,7 +93,7 @@ def test_bsn_is_masked_on_write_and_linked_by_hash(app: t.Any, writer: t.Any) ->
 def test_bsn_link_through_the_loader(app: t.Any, tmp_path: t.Any) -> None:
     from datetime import date
 
-    from dvza import testdata
+    from dvza.devtools import testdata
 
     (tmp_path / "p.json").write_text(json.dumps(patient()))
     with app.extensions["dvza.db"].sessionmaker() as session:

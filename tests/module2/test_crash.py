@@ -20,7 +20,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from dvza.models import QueueItem
+from dvza.returnqueue.models import QueueItem
 from dvza.serving import gunicorn_args
 from fhir_api.models import ResourceRow
 from tests.support import CERT_SETS

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
-from dvza import testdata
-from dvza.models import QueueItem
+from dvza.devtools import testdata
+from dvza.returnqueue.models import QueueItem
 from fhir_api import fhirjson
 from fhir_api import fhirxml
 from fhir_api.models import ResourceRow

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
-from dvza.models import QueueItem
+from dvza.returnqueue.models import QueueItem
 from fhir_api import fhirxml
 from fhir_api.models import ResourceRow
 from tests.fhir_api.searchset_rules import counts

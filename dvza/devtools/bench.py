@@ -6,7 +6,7 @@ Prints (targets live here, not in timed tests):
 * searches per second with N concurrent clients (separate processes) against W gunicorn workers;
 * the XML/JSON cost ratio for the same bundles (target: XML at most twice JSON).
 
-Usage: ``python -m dvza.bench [--workers 2] [--clients 4] [--duration 10] [--database-url URL]``.
+Usage: ``python -m dvza.devtools.bench [--workers 2] [--clients 4] [--duration 10] [--database-url URL]``.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def prepare(instance: Path, database_url: str, shared: Path) -> dict[str, str]:
 
 
 def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
-    from .serving import gunicorn_args
+    from ..serving import gunicorn_args
 
     args = gunicorn_args(bind=f"127.0.0.1:{port}", workers=workers, certfile=None, keyfile=None, ca_certs=None,
                          client_cert="none")

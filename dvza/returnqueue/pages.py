@@ -3,7 +3,7 @@
 For staff of the aanbieder, in Dutch. Sign-in with a name and password from ``HOSPITAL_USERS``
 (name → Werkzeug password hash, made with ``dvza queue user NAME``); in production this sits
 behind the hospital's own single sign-on, which can set the same session key. Every view of an
-item and every decision goes through :class:`~dvza.queue.ReturnQueue`, so it is audit-logged with
+item and every decision goes through :class:`~dvza.returnqueue.queue.ReturnQueue`, so it is audit-logged with
 the patient it concerns (NEN 7513 §5: who looked at which patient's data, when). Forms carry a
 CSRF token; the session cookie is the app's (HttpOnly, SameSite=Lax, Secure outside development).
 """
@@ -23,11 +23,11 @@ from flask import session
 from flask import url_for
 from werkzeug.security import check_password_hash
 
-from .csrf import SessionCsrf
+from ..csrf import SessionCsrf
+from ..readable import summary
 from .queue import STATUSES
 from .queue import QueueError
 from .queue import ReturnQueue
-from .readable import summary
 
 bp = Blueprint("hospital", __name__, url_prefix="/ziekenhuis", template_folder="templates")
 

@@ -2,7 +2,7 @@
 
 The resource server hands every accepted submission to :meth:`ReturnQueue.enqueue` inside its own
 transaction (one commit for the data and the item). The hospital consumes items through the JSON
-API (:mod:`dvza.queue_api`), the ``dvza queue`` commands or the queue page:
+API (:mod:`dvza.returnqueue.api`), the ``dvza queue`` commands or the queue page:
 
 * ``claim`` leases up to N ``new`` (or lease-expired) items to one consumer. On PostgreSQL the
   candidate rows are locked with ``FOR UPDATE SKIP LOCKED``, so concurrent consumers never get the
@@ -36,8 +36,8 @@ from fhir_api.store import ResourceStore
 from .models import QueueItem
 
 if t.TYPE_CHECKING:
-    from .audit import AuditLog
-    from .db import Database
+    from ..audit import AuditLog
+    from ..db import Database
 
 STATUSES = ("new", "claimed", "accepted", "rejected")
 

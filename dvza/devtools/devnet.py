@@ -32,7 +32,7 @@ from pathlib import Path
 
 import requests
 
-from . import localnames
+from ..pgo import localnames
 
 #: GNL names of the gegevensdiensten this DVZA offers (medmij-protocol.md §9 catalogue).
 DEMO_GEGEVENSDIENSTEN = {
@@ -91,8 +91,8 @@ class DevNetwork:
         """This DVZA as a PGO finds it: from the demo ZAL and GNL (a :class:`dvza.pgo.client.Aanbieder`)."""
         from medmij_lists.models import aanbieder_key
 
-        from .pgo.catalog import find
-        from .pgo.lists import catalog_from_lists
+        from ..pgo.catalog import find
+        from ..pgo.lists import catalog_from_lists
 
         found = find(catalog_from_lists(self.lists_dir), aanbieder_key(self.aanbieder_naam))
         if found is None:
@@ -101,7 +101,7 @@ class DevNetwork:
 
     def pgo_client(self, hostname: str | None = None) -> t.Any:
         """A :class:`dvza.pgo.client.PgoClient` with the client certificate of ``hostname``."""
-        from .pgo.client import PgoClient
+        from ..pgo.client import PgoClient
 
         client = self.pki.clients[hostname or self.pgo_hostname]
         return PgoClient.configured(hostname or self.pgo_hostname, cert=str(client.cert), key=str(client.key),
@@ -180,7 +180,7 @@ class DevNetwork:
     # ------------------------------------------------------------------------------- start
     def _gunicorn(self, app: str, port: int, env: dict[str, str], *, client_cert: str, workers: int,
                   name: str) -> subprocess.Popen[bytes]:
-        from .serving import gunicorn_args
+        from ..serving import gunicorn_args
 
         args = gunicorn_args(bind=f"127.0.0.1:{port}", workers=workers, certfile=str(self.pki.server_cert),
                              keyfile=str(self.pki.server_key), ca_certs=str(self.pki.ca_cert),

@@ -42,7 +42,7 @@ from fhir_api.search.values import parse_reference
 from fhir_api.store import ResourceStore
 from fhir_api.store import display_of
 
-from . import identity
+from .. import identity
 
 logger = logging.getLogger("dvza.testdata")
 

@@ -1,0 +1,110 @@
+"""Request-scoped helpers shared by every FHIR interaction: the injected services, the base URL,
+format negotiation, the response builder, the audit note and the token check.
+
+The read (:mod:`fhir_api.reads`), write (:mod:`fhir_api.writes`) and Module 2
+(:mod:`fhir_api.submissions`) interactions all use these; :mod:`fhir_api.api` only registers the
+routes and the error handlers, so no interaction module imports another's routes.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import Response
+from flask import current_app
+from flask import g
+from flask import request
+
+from . import capability
+from . import compartment
+from . import formats
+from .access import AccessGrant
+from .access import Scope
+from .access import scope_for
+from .errors import Forbidden
+from .errors import InvalidRequest
+from .errors import NotSupported
+from .schema import stu3
+from .search import query as search_query
+from .services import AccessEvent
+from .services import FhirServices
+from .store import PatientView
+
+EXTENSION_KEY = "fhir_api"
+
+
+def services() -> FhirServices:
+    return t.cast(FhirServices, current_app.extensions[EXTENSION_KEY])
+
+
+def base_url() -> str:
+    """Absolute URL of the FHIR base of this request (fullUrl and link prefix)."""
+    svc = services()
+    if svc.public_base_url:
+        return svc.public_base_url.rstrip("/")
+    return request.host_url.rstrip("/") + request.script_root + svc.url_prefix
+
+
+def local_bases() -> tuple[str, ...]:
+    bases = {base_url()}
+    if services().public_base_url:
+        bases.add(services().public_base_url.rstrip("/"))
+    return tuple(bases)
+
+
+def response_format() -> str:
+    fmt = getattr(g, "fhir_format", None)
+    if fmt is None:
+        fmt = formats.negotiate(request.accept_mimetypes, request.args.get("_format"))
+        g.fhir_format = fmt
+    return fmt
+
+
+def fhir_response(text: str, status: int = 200, *, fmt: str | None = None,
+                  headers: t.Mapping[str, str] | None = None) -> Response:
+    fmt = fmt or response_format()
+    response = Response(text, status=status, content_type=formats.CONTENT_TYPE[fmt])
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def audit(action: str, **fields: t.Any) -> None:
+    """Note what this request accessed; recorded with the final status after the response."""
+    event = getattr(g, "fhir_audit", None)
+    if event is None:
+        g.fhir_audit = AccessEvent(action=action, status=0, **fields)
+    else:
+        event.action = action
+        for key, value in fields.items():
+            setattr(event, key, value)
+
+
+def authorize() -> tuple[AccessGrant, Scope]:
+    """The grant of this request's token and the scope of its gegevensdiensten (401 otherwise)."""
+    grant = services().access.resolve(request)
+    g.fhir_grant = grant
+    scope = scope_for(grant.gegevensdiensten, services().gegevensdiensten)
+    return grant, scope
+
+
+def supported_type(rtype: str) -> None:
+    """404 ``not-supported`` for anything that is not a resource type this server serves."""
+    if not stu3().is_resource(rtype):
+        if search_query.is_type_name(rtype):
+            raise NotSupported(f"Resource type {rtype!r} is not supported by this server")
+        raise InvalidRequest(f"{request.path!r} is not a valid FHIR request URL")
+    if rtype not in capability.served_types(services()):
+        raise NotSupported(f"Resource type {rtype} is not supported by this server")
+
+
+def check_readable(scope: Scope, rtype: str) -> None:
+    if compartment.is_patient_data(rtype) and not scope.can_read(rtype):
+        raise Forbidden(
+            f"The access token does not cover {rtype} resources (gegevensdiensten of this token do not "
+            "include them)"
+        )
+
+
+def patient_view(grant: AccessGrant, scope: Scope) -> PatientView:
+    return PatientView(services().session(), grant.patient_id, scope, local_bases=local_bases())
