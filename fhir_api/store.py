@@ -7,11 +7,14 @@ caller's transaction. Reads go through :class:`PatientView`, which only ever ret
 * resources in the grant's patient compartment, of types its gegevensdiensten may read, and
   matching those gegevensdiensten' filters; and
 * shared resources (no patient) reachable from those through references — e.g. the
-  Practitioner of a Condition, the Binary of a DocumentReference (transitively through other
-  shared resources, never through another patient's data).
+  Practitioner of a Condition (transitively through other shared resources, never through
+  another patient's data);
+* a Binary (a document) only when a resource of the patient that this grant may read points at
+  it directly, and no other patient's resource does (IHE MHD: the document belongs to its
+  DocumentReference's patient; a document two patients claim is served to neither).
 
 Anything else is indistinguishable from a resource that does not exist (404), so nothing leaks
-across patients.
+across patients. Nothing a PGO sent is served before the hospital accepts it (``hidden_by``).
 """
 
 from __future__ import annotations
@@ -159,6 +162,30 @@ class ResourceStore:
         self._write_index(row.pk, resource)
         return Written(row, existing is None, bsns)
 
+    def claimed_by_other_patients(self, row: ResourceRow, patient_id: str) -> bool:
+        """Does a resource of a patient other than ``patient_id`` refer to this (shared) row?"""
+        source = aliased(ResourceRow)
+        return self.session.scalar(
+            select(ReferenceIndex.id).join(source, source.pk == ReferenceIndex.resource_pk).where(
+                ReferenceIndex.target_type == row.resource_type, ReferenceIndex.target_id == row.logical_id,
+                ReferenceIndex.param == search_index.ALL_REFERENCES, source.patient_id.is_not(None),
+                source.patient_id != patient_id).limit(1)
+        ) is not None
+
+    def same_content(self, row: ResourceRow, resource: dict[str, t.Any]) -> bool:
+        """Would storing ``resource`` leave ``row`` as it is (``meta.versionId``/``lastUpdated`` aside)?"""
+        try:
+            prepared, _ = self.prepare(dict(resource))
+        except InvalidResource:
+            return False
+        stored = fhirjson.loads(row.json_text)
+        for candidate in (prepared, stored):
+            meta = dict(candidate.get("meta") or {})
+            meta.pop("versionId", None)
+            meta.pop("lastUpdated", None)
+            candidate["meta"] = meta
+        return fhirjson.dumps(fhirjson.canonical_order(prepared)) == fhirjson.dumps(fhirjson.canonical_order(stored))
+
     def create(self, resource: dict[str, t.Any], **kwargs: t.Any) -> Written:
         """FHIR create: the server assigns the id (a UUID)."""
         resource = dict(resource)
@@ -236,6 +263,10 @@ class Page:
 _SEED_SOURCE = aliased(ResourceRow, name="seed_source")
 _STEP_SHARED = aliased(ResourceRow, name="step_shared")
 _STEP_EDGE = aliased(ReferenceIndex, name="step_edge")
+_DOC_EDGE = aliased(ReferenceIndex, name="doc_edge")
+_DOC_SOURCE = aliased(ResourceRow, name="doc_source")
+_DOC_OTHER_EDGE = aliased(ReferenceIndex, name="doc_other_edge")
+_DOC_OTHER_SOURCE = aliased(ResourceRow, name="doc_other_source")
 
 
 class PatientView:
@@ -296,6 +327,8 @@ class PatientView:
         """Visibility of ``row`` (an alias of ResourceRow) of the given type."""
         if compartment.is_patient_data(resource_type):
             return self.compartment_visible(row, resource_type)
+        if resource_type == "Binary":
+            return and_(row.patient_id.is_(None), row.hidden_by.is_(None), self.own_document(row))
         reach = self.reachable()
         shared = and_(
             row.patient_id.is_(None),
@@ -305,6 +338,24 @@ class PatientView:
         if resource_type == "Device":  # optionally owned: own device or a shared one in reach
             return or_(self.compartment_visible(row, resource_type), shared)
         return shared
+
+    def own_document(self, row: t.Any) -> ColumnElement[bool]:
+        """A Binary is this patient's when a resource this grant may read refers to it directly
+        and no resource of another patient does (visible or not)."""
+        edge, source = _DOC_EDGE, _DOC_SOURCE
+        claimed_by_own = exists(
+            select(edge.id).join(source, source.pk == edge.resource_pk).where(
+                edge.target_type == row.resource_type, edge.target_id == row.logical_id,
+                edge.param == search_index.ALL_REFERENCES, self.compartment_visible(source))
+        )
+        other_edge, other_source = _DOC_OTHER_EDGE, _DOC_OTHER_SOURCE
+        claimed_by_other = exists(
+            select(other_edge.id).join(other_source, other_source.pk == other_edge.resource_pk).where(
+                other_edge.target_type == row.resource_type, other_edge.target_id == row.logical_id,
+                other_edge.param == search_index.ALL_REFERENCES, other_source.patient_id.is_not(None),
+                other_source.patient_id != self.patient_id)
+        )
+        return and_(claimed_by_own, ~claimed_by_other)
 
     def may_read_type(self, resource_type: str) -> bool:
         """Can this grant read resources of this type at all (directly or as referenced data)?"""

@@ -2,19 +2,30 @@
 answers and Task status changes (59/60) — as FHIR batch/transaction bundles (http.html#transaction)
 or a Task update.
 
-One submission is one unit (fhir-content.md §3.2, §4.1, §5.3):
+The return queue is a quarantine: *nothing a PGO sends changes what anyone reads until the hospital
+accepts it* (MedMij core.rscint.203: the patient and the data follow from the OAuth grant, never
+from the request). One submission is one unit (fhir-content.md §3.2, §4.1, §5.3):
 
-* ``urn:uuid:``/``urn:oid:`` full URLs get server ids and every reference (also attachment URLs)
-  is rewritten; references to this server's base become relative.
+* Every new resource gets a server id (``POST``; a client id in ``request.url``/``resource.id`` is
+  ignored) and is stored hidden until the hospital accepts the return-queue item; a rejected item
+  never appears. ``urn:uuid:``/``urn:oid:`` full URLs are rewritten to the server ids (also
+  attachment URLs); references to this server's base become relative.
+* ``PUT`` entries are refused — whether or not the id exists, in the same words — except the one
+  update the Vragenlijsten flow needs: the patient's own, hospital-created ``Task`` whose status
+  change the questionnaire rules allow (fhir-content.md §4.1; :mod:`fhir_api.questionnaires`).
+* A submission stays inside its own patient: a reference may point at an entry of the same
+  submission, at the token's Patient, or at a resource of that patient the token may read (and, for
+  answers, at the Questionnaire of the Task being completed). References to other patients' data,
+  to shared resources the PGO did not send in this submission (a Binary, a Practitioner …) or to
+  anything unknown are refused alike, so the answer says nothing about what exists. A Binary can
+  only be created in a documents submission as the document of one of its DocumentReferences.
 * A posted Patient is *matched* to the token's patient, never created: contradicting BSN, birth
-  date, gender or family name refuses the submission (core.rscint.203: the patient is who the
-  token says).
+  date, gender or family name refuses the submission.
 * Everything is validated before anything is written; any problem refuses the whole submission
-  with an OperationOutcome and changes nothing (no partial writes).
-* New resources are stored hidden until the hospital accepts the return-queue item; the writes and
-  the queue item commit in one transaction. The response is stored with the item: a retry with the
-  same ``MedMij-Request-ID`` (core.rscint.201) from the same client gets the same answer and never
-  a second copy; a different body under a used id is a 409.
+  with an OperationOutcome and changes nothing (no partial writes). The writes and the queue item
+  commit in one transaction. The response is stored with the item: a retry with the same
+  ``MedMij-Request-ID`` (core.rscint.201) from the same client gets the same answer and never a
+  second copy; a different body under a used id is a 409.
 """
 
 from __future__ import annotations
@@ -54,6 +65,7 @@ from .errors import InvalidResource
 from .errors import Issue
 from .errors import NotFound
 from .errors import PayloadTooLarge
+from .search import index as search_index
 from .search.values import parse_reference
 from .services import DuplicateSubmission
 from .services import Submission
@@ -93,7 +105,9 @@ def post_bundle() -> Response:
     if bundle.get("resourceType") != "Bundle" or bundle.get("type") not in ("batch", "transaction"):
         raise InvalidRequest("POST [base] takes a Bundle of type batch or transaction")
     audit(bundle["type"])
-    entries = bundle.get("entry") or []
+    entries = bundle.get("entry")
+    if entries is not None and not isinstance(entries, list):
+        raise InvalidRequest("Bundle.entry must be a list of entries")
     if not entries:
         raise InvalidRequest("The Bundle has no entries")
     if len(entries) > services().limits.max_bundle_entries:
@@ -181,6 +195,7 @@ def _process_bundle(grant: AccessGrant, scope: Scope, bundle: dict[str, t.Any], 
         _rewrite_references(plan, mapping, store.local_bases)
     for plan in plans:
         issues += _check_entry(plan, grant, store)
+    allowed: set[str] = set()
     if kind == "vitalsigns":
         for plan in plans:
             if not plan.is_patient_match:
@@ -188,7 +203,8 @@ def _process_bundle(grant: AccessGrant, scope: Scope, bundle: dict[str, t.Any], 
     elif kind == "documents":
         issues += _document_rules(plans, store)
     elif kind == "questionnaire-answers":
-        issues += _questionnaire_rules(plans, grant, store, scope)
+        issues += _questionnaire_rules(plans, grant, store, scope, allowed)
+    issues += _reference_issues(plans, grant, scope, store, allowed)
     if issues:
         raise _refusal(issues)
     written = _write(plans, store, submission_id)
@@ -204,17 +220,33 @@ def _refusal(issues: list[Issue]) -> FhirError:
 
 
 def _plan(bundle: dict[str, t.Any], grant: AccessGrant, store: ResourceStore) -> list[Planned]:
+    """One :class:`Planned` per entry, after checking each entry's shape (http.html#transaction:
+    ``request.method`` and ``request.url`` are required; ``fullUrl`` is a URI)."""
     plans = []
     patients = 0
+    full_urls: set[str] = set()
     for index, entry in enumerate(bundle["entry"]):
-        resource = entry.get("resource")
-        req = entry.get("request") or {}
-        method, url = (req.get("method") or "").upper(), req.get("url") or ""
         where = f"Bundle.entry[{index}]"
-        if not isinstance(resource, dict) or not resource.get("resourceType"):
+        if not isinstance(entry, dict):
+            raise InvalidRequest(f"{where} is not an object")
+        resource, req, full_url = entry.get("resource"), entry.get("request"), entry.get("fullUrl")
+        if not isinstance(req, dict):
+            raise InvalidRequest(f"{where}.request is missing or not an object")
+        method, url = req.get("method"), req.get("url")
+        if not isinstance(method, str) or not isinstance(url, str):
+            raise InvalidRequest(f"{where}.request needs a method and a url (strings)")
+        method = method.upper()
+        if full_url is not None and (not isinstance(full_url, str) or not full_url):
+            raise InvalidRequest(f"{where}.fullUrl must be a URI")
+        if full_url is not None:
+            if full_url in full_urls:
+                raise InvalidRequest(f"{where}.fullUrl occurs more than once in the Bundle")
+            full_urls.add(full_url)
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             raise InvalidRequest(f"{where} has no resource")
         rtype = resource["resourceType"]
-        full_url = entry.get("fullUrl")
+        if method not in ("POST", "PUT"):
+            raise InvalidRequest(f"{where}.request.method must be POST (or PUT for a questionnaire Task)")
         if rtype == "Patient":
             patients += 1
             if patients > 1:
@@ -227,14 +259,17 @@ def _plan(bundle: dict[str, t.Any], grant: AccessGrant, store: ResourceStore) ->
             resource = dict(resource)
             resource["id"] = str(uuid.uuid4())
             plans.append(Planned(index, method, resource, full_url, f"{rtype}/{resource['id']}"))
-        elif method == "PUT":
+        elif rtype == "Task":
             target = parse_reference(url, store.local_bases)
             if target is None or target.type != rtype or resource.get("id") not in (None, target.id):
-                raise InvalidRequest(f"{where}.request.url {url!r} does not name this {rtype}")
+                raise InvalidRequest(f"{where}.request.url does not name this Task")
             resource = dict(resource, id=target.id)
             plans.append(Planned(index, method, resource, full_url, f"{rtype}/{target.id}", is_update=True))
         else:
-            raise InvalidRequest(f"{where}.request.method must be POST or PUT")
+            # The same words whether or not the id exists, whoever's it is: no oracle.
+            raise BusinessRuleViolation(
+                f"{where}: a PGO cannot change existing {rtype} resources; send new data with POST "
+                "(it is stored for the hospital to review)")
     return plans
 
 
@@ -356,11 +391,31 @@ def _document_rules(plans: list[Planned], store: ResourceStore) -> list[Issue]:
                 issues.append(Issue("business-rule", f"{where}: only PDF documents (application/pdf) are accepted"))
         elif resource["resourceType"] == "DocumentReference":
             issues += [Issue(i.code, f"{where}: {i.diagnostics}") for i in document_issues(
-                resource, lambda t_, i: f"{t_}/{i}" in binaries or store.get(t_, i) is not None, store.local_bases)]
+                resource, lambda t_, i: f"{t_}/{i}" in binaries, store.local_bases)]
+    documents = {target for p in plans if p.resource["resourceType"] == "DocumentReference"
+                 for target in _attachment_targets(p.resource, store.local_bases)}
+    for plan in plans:
+        if plan.resource["resourceType"] == "Binary" and plan.target not in documents:
+            issues.append(Issue("business-rule", f"Bundle.entry[{plan.index}].resource: this Binary is not the "
+                                                 "document of a DocumentReference in this submission"))
     return issues
 
 
-def _questionnaire_rules(plans: list[Planned], grant: AccessGrant, store: ResourceStore, scope: Scope) -> list[Issue]:
+def _attachment_targets(resource: dict[str, t.Any], bases: t.Sequence[str]) -> set[str]:
+    targets = set()
+    for content in resource.get("content") or []:
+        url = ((content or {}).get("attachment") or {}).get("url") if isinstance(content, dict) else None
+        target = parse_reference(url, bases) if isinstance(url, str) else None
+        if target is not None:
+            targets.add(f"{target.type}/{target.id}")
+    return targets
+
+
+def _questionnaire_rules(plans: list[Planned], grant: AccessGrant, store: ResourceStore, scope: Scope,
+                         allowed: set[str]) -> list[Issue]:
+    """Vragenlijsten 2.x (fhir-content.md §4.1 step 4/5): one completed Task (PUT) with its new
+    QuestionnaireResponse (POST). Adds to ``allowed`` the references the answers may make outside
+    the submission: what the stored Task already refers to, and its Questionnaire."""
     issues: list[Issue] = []
     tasks = [p for p in plans if p.resource["resourceType"] == "Task"]
     responses = [p for p in plans if p.resource["resourceType"] == "QuestionnaireResponse"]
@@ -379,6 +434,7 @@ def _questionnaire_rules(plans: list[Planned], grant: AccessGrant, store: Resour
         return [Issue("business-rule", f"{where}: a completed Task needs its QuestionnaireResponse in the same "
                                        "transaction")]
     response = responses[0]
+    allowed.update(_local_references(current, store.local_bases))
     issues += [Issue(i.code, f"{where}: {i.diagnostics}", expression=i.expression)
                for i in questionnaires.task_change_issues(current, task.resource, completing=True)]
     task.resource = questionnaires.apply_pgo_change(current, task.resource, now_instant())
@@ -399,6 +455,44 @@ def _questionnaire_rules(plans: list[Planned], grant: AccessGrant, store: Resour
             issues.append(Issue("business-rule", f"{rwhere}.questionnaire is not the Questionnaire of the Task "
                                                  f"({expected})"))
         issues += questionnaires.response_issues(answers, questionnaire, rwhere)
+    return issues
+
+
+def _local_references(resource: dict[str, t.Any], bases: t.Sequence[str]) -> set[str]:
+    return {f"{target.type}/{target.id}" for target in search_index.local_targets(resource, bases)}
+
+
+def _reference_issues(plans: list[Planned], grant: AccessGrant, scope: Scope, store: ResourceStore,
+                      allowed: set[str]) -> list[Issue]:
+    """Every local reference of the submission must stay inside it or inside the token's own
+    patient (see the module docstring). Unknown, other patients' and shared targets get the same
+    answer, so a PGO learns nothing about what exists."""
+    from .store import PatientView
+
+    inside = {p.target for p in plans} | {f"Patient/{grant.patient_id}"} | allowed
+    view = PatientView(store.session, grant.patient_id, scope, local_bases=store.local_bases)
+    checked: dict[str, bool] = {}
+    issues: list[Issue] = []
+    for plan in plans:
+        if plan.is_patient_match:
+            continue
+        for fhir_type, node, path in iter_typed(plan.resource):
+            key = "reference" if fhir_type == "Reference" else "url" if fhir_type == "Attachment" else None
+            if key is None or not isinstance(node, dict) or not isinstance(node.get(key), str):
+                continue
+            target = parse_reference(node[key], store.local_bases)
+            if target is None:
+                continue
+            name = f"{target.type}/{target.id}"
+            if name in inside:
+                continue
+            if name not in checked:
+                row = view.read(target.type, target.id) if compartment.is_patient_data(target.type) else None
+                checked[name] = row is not None and row.patient_id == grant.patient_id
+            if not checked[name]:
+                issues.append(Issue("business-rule", f"Bundle.entry[{plan.index}].resource: {path} refers to "
+                                                     f"{name}, which is neither in this submission nor in this "
+                                                     "patient's record", expression=path))
     return issues
 
 

@@ -1,10 +1,15 @@
-"""Writes through the FHIR API.
+"""Writes through the FHIR API outside Module 2 bundles.
 
+* ``PUT [base]/Task/<id>`` by a PGO whose gegevensdiensten allow questionnaire task changes: only
+  the status of the patient's own, hospital-created Task (:func:`fhir_api.submissions.task_update`,
+  fhir-content.md §4.1 step 3). A Task that is not the patient's gets the same 404 as one that does
+  not exist.
 * ``PUT [base]/<type>/<id>`` (update / create with a client-assigned id, http.html#update) in
   qualification/test mode: how the Nictiz load scripts put their test patients on a server
   ("The target XIS FHIR server is expected to support resource create via the update (PUT)
-  operation for client assigned ids", fhir-content.md §2.2). Only with a qualification token,
-  only for that token's patient or shared resources.
+  operation for client assigned ids", fhir-content.md §2.2). Only with a qualification token, only
+  for that token's patient or shared resources; a shared resource that another patient's data
+  refers to can only be written again unchanged (re-running a load script), never altered.
 * ``POST [base]/Patient/<id>/$purge`` in the same mode: removes that patient's compartment, the
   ConformanceLab operation the load scripts start with (fhir-content.md §7.5).
 """
@@ -25,6 +30,7 @@ from .context import authorize
 from .context import base_url
 from .context import fhir_response
 from .context import local_bases
+from .context import patient_view
 from .context import response_format
 from .context import services
 from .context import supported_type
@@ -67,21 +73,36 @@ def update(rtype: str, rid: str) -> Response:
         raise InvalidResource(f"The body has id {resource.get('id')!r}, the URL names {rid!r}")
     session = services().session()
     store = ResourceStore(session, local_bases=local_bases())
-    if submissions.is_task_status_change(rtype, scope) and store.get(rtype, rid) is not None:
-        return submissions.task_update(grant, scope, resource, fmt)
-    if not (services().test_writes and grant.qualification):
+    qualification_write = services().test_writes and grant.qualification
+    if submissions.is_task_status_change(rtype, scope):
+        visible = patient_view(grant, scope).read(rtype, rid) is not None
+        if visible or not qualification_write:
+            return submissions.task_update(grant, scope, resource, fmt)
+    if not qualification_write:
         raise Forbidden(f"This access token may not change {rtype} resources")
     owner = compartment.owner(resource, store.local_bases)
+    existing = store.get(rtype, rid)
+    refused = Forbidden("This resource cannot be written with this token")
     if (rtype == "Patient" and rid != grant.patient_id) or (owner is not None and owner != grant.patient_id):
-        raise Forbidden("A resource of another patient cannot be written with this token")
+        raise refused
+    if existing is not None and (existing.patient_id != owner or existing.hidden_by is not None):
+        raise refused
+    if existing is not None and owner is None and store.claimed_by_other_patients(existing, grant.patient_id):
+        if not store.same_content(existing, resource):
+            raise refused
+        return _written_response(existing, 200, fmt)
     written = store.put(resource)
     session.commit()
-    status = 201 if written.created else 200
-    location = f"{base_url()}/{rtype}/{rid}/_history/{written.row.version_id}"
-    headers = {"ETag": f'W/"{written.row.version_id}"', "Location": location}
+    return _written_response(written.row, 201 if written.created else 200, fmt)
+
+
+def _written_response(row: t.Any, status: int, fmt: str) -> Response:
+    """http.html#update: Location with the version, ETag, and the resource unless ``return=minimal``."""
+    location = f"{base_url()}/{row.resource_type}/{row.logical_id}/_history/{row.version_id}"
+    headers = {"ETag": f'W/"{row.version_id}"', "Location": location}
     if "return=minimal" in request.headers.get("Prefer", ""):
         return fhir_response("", status, fmt=fmt, headers=headers)
-    body = written.row.xml_text if fmt == formats.XML else written.row.json_text
+    body = row.xml_text if fmt == formats.XML else row.json_text
     return fhir_response(body, status, fmt=fmt, headers=headers)
 
 

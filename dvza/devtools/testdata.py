@@ -236,7 +236,10 @@ def _import_external_documents(
         url = attachment.get("url", "")
         if "://" not in url or parse_reference(url, store.local_bases) is not None:
             continue
-        binary_id = "doc-" + hashlib.sha256(url.encode()).hexdigest()[:20]
+        # one copy per patient: a document that two patients' records point at is served to neither
+        subject = resource.get("subject")
+        owner = str(subject.get("reference") or "") if isinstance(subject, dict) else ""
+        binary_id = "doc-" + hashlib.sha256(f"{owner} {url}".encode()).hexdigest()[:20]
         if store.get("Binary", binary_id) is None:
             data, content_type, how = _obtain(url, attachment, mode, fetch)
             store.put({

@@ -26,7 +26,8 @@ MAX_INSTANT = "9999-12-31T23:59:59.999999"
 _DATE_RE = re.compile(
     r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
     r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d{1,9}))?)?"
-    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$",
+    re.ASCII,
 )
 
 _DEFAULT_ZONE: tzinfo = ZoneInfo("Europe/Amsterdam")
@@ -61,20 +62,23 @@ def date_range(value: str) -> tuple[str, str]:
     zone: tzinfo = _DEFAULT_ZONE
     if parts["tz"]:
         zone = UTC if parts["tz"] == "Z" else datetime.strptime(parts["tz"], "%z").tzinfo  # type: ignore[assignment]
-    start = datetime(year, month, day, hour, minute, second, micro, tzinfo=zone)
-    if parts["m"] is None:
-        end = start.replace(year=year + 1)
-    elif parts["d"] is None:
-        end = start.replace(year=year + (month == 12), month=month % 12 + 1)
-    elif parts["H"] is None:
-        end = start + timedelta(days=1)
-    elif parts["S"] is None:
-        end = start + timedelta(minutes=1)
-    elif not fraction:
-        end = start + timedelta(seconds=1)
-    else:
-        end = start + timedelta(microseconds=max(1, 10 ** max(0, 6 - len(fraction))))
-    return _fmt(start), _fmt(end - timedelta(microseconds=1))
+    try:
+        start = datetime(year, month, day, hour, minute, second, micro, tzinfo=zone)
+        if parts["m"] is None:
+            end = start.replace(year=year + 1)
+        elif parts["d"] is None:
+            end = start.replace(year=year + (month == 12), month=month % 12 + 1)
+        elif parts["H"] is None:
+            end = start + timedelta(days=1)
+        elif parts["S"] is None:
+            end = start + timedelta(minutes=1)
+        elif not fraction:
+            end = start + timedelta(seconds=1)
+        else:
+            end = start + timedelta(microseconds=max(1, 10 ** max(0, 6 - len(fraction))))
+        return _fmt(start), _fmt(end - timedelta(microseconds=1))
+    except OverflowError:  # at the calendar's edges (year 1 or 9999 with an offset)
+        raise ValueError(f"{value!r} is outside the supported date range") from None
 
 
 def element_date_ranges(fhir_type: str, value: t.Any) -> list[tuple[str, str]]:

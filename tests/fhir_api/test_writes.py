@@ -162,9 +162,12 @@ def test_writes_for_another_patient_are_forbidden(app: t.Any, writer: t.Any) -> 
     assert put(writer, observation(subject=OTHER)).status_code == 403
     put(writer, patient(OTHER), token=OTHER_TOKEN)
     put(writer, observation("wp-obs-9", subject=OTHER), token=OTHER_TOKEN)
-    # moving an existing resource into another patient's compartment is refused
+    # moving an existing resource into another patient's compartment is refused, in the same words as
+    # any other write this token may not make (no oracle for which ids exist)
     moved = put(writer, observation("wp-obs-9", subject=PATIENT))
-    assert moved.status_code == 400
+    foreign = put(writer, observation("wp-obs-10", subject=OTHER))
+    assert moved.status_code == foreign.status_code == 403
+    assert moved.get_json()["issue"] == foreign.get_json()["issue"]
     assert writer.get("/fhir/Observation/wp-obs-9", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
 
 
