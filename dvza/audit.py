@@ -14,6 +14,9 @@ import typing as t
 from datetime import UTC
 from datetime import datetime
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 from fhir_api.services import AccessEvent
 
 from .models import AuditRecord
@@ -47,18 +50,46 @@ class AuditLog:
             detail=event.detail or None,
         )
 
-    def write(self, *, event_type: str, outcome: str, actor: str, **fields: t.Any) -> None:
-        """Append one record (any subsystem: oauth, queue, admin)."""
+    def write(self, *, event_type: str, outcome: str, actor: str, session: Session | None = None,
+              **fields: t.Any) -> None:
+        """Append one record (any subsystem: oauth, queue, admin).
+
+        Without ``session`` the record is committed at once in its own transaction. With ``session``
+        it joins the caller's transaction — committed with the data it describes or not at all — and
+        its log line is written after that commit (e.g. the token endpoint: no token without its
+        record, and the record cannot fail after the token is committed).
+
+        Values longer than their column are cut (a hostile client id or header must never make the
+        audit write fail); the request itself refuses such values with its protocol's error.
+        """
         now = datetime.now(UTC)
-        record = AuditRecord(occurred_at=now, event_type=event_type, outcome=outcome, actor=actor, **fields)
-        with self.database.sessionmaker() as session:
-            session.add(record)
-            session.commit()
-        logger.info(
-            "%s %s actor=%s patient=%s", event_type, outcome, actor, fields.get("patient_id") or "-",
-            extra={"audit": {"occurred_at": now.isoformat(), "event_type": event_type, "outcome": outcome,
-                             "actor": actor, **{k: v for k, v in fields.items() if v is not None}}},
-        )
+        values = _clipped({"event_type": event_type, "outcome": outcome, "actor": actor, **fields})
+        record = AuditRecord(occurred_at=now, **values)
+        payload = {"occurred_at": now.isoformat(), **{k: v for k, v in values.items() if v is not None}}
+        if session is None:
+            with self.database.sessionmaker() as own:
+                own.add(record)
+                own.commit()
+            _log(payload)
+            return
+        session.add(record)
+        event.listen(session, "after_commit", lambda _session: _log(payload), once=True)
+
+
+def _clipped(values: dict[str, t.Any]) -> dict[str, t.Any]:
+    columns = AuditRecord.__table__.columns
+    out = {}
+    for key, value in values.items():
+        length = getattr(columns[key].type, "length", None)
+        if isinstance(value, str) and length is not None and len(value) > length:
+            value = value[: length - 1] + "…"
+        out[key] = value
+    return out
+
+
+def _log(payload: dict[str, t.Any]) -> None:
+    logger.info("%s %s actor=%s patient=%s", payload["event_type"], payload["outcome"], payload["actor"],
+                payload.get("patient_id") or "-", extra={"audit": payload})
 
 
 class JsonLinesHandler(logging.FileHandler):

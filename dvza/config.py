@@ -39,6 +39,8 @@ def defaults(instance_path: str) -> dict[str, t.Any]:
         "MAX_BODY_BYTES": 20 * 1024 * 1024,
         "MAX_BUNDLE_ENTRIES": 200,
         "MAX_ATTACHMENT_BYTES": 15 * 1024 * 1024,
+        #: every other request body (OAuth, pages, queue API): Flask stops reading past it (413)
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
         "TIMEZONE": "Europe/Amsterdam",
         # --- authorization server (oauth)
         "SCOPE_DIALECT": "both",
@@ -126,7 +128,8 @@ def validate(config: t.Mapping[str, t.Any]) -> None:
     base = config["FHIR_BASE_PATH"]
     if not isinstance(base, str) or not base.startswith("/"):
         raise ConfigError("FHIR_BASE_PATH must start with '/'")
-    for key in ("DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "MAX_BODY_BYTES", "MAX_BUNDLE_ENTRIES", "MAX_ATTACHMENT_BYTES"):
+    for key in ("DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "MAX_BODY_BYTES", "MAX_BUNDLE_ENTRIES", "MAX_ATTACHMENT_BYTES",
+                "MAX_CONTENT_LENGTH"):
         if not isinstance(config[key], int) or config[key] <= 0:
             raise ConfigError(f"{key} must be a positive integer")
     if config["DEFAULT_PAGE_SIZE"] > config["MAX_PAGE_SIZE"]:

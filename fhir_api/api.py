@@ -28,6 +28,7 @@ from .errors import FhirError
 from .errors import InvalidRequest
 from .errors import MethodNotAllowed
 from .errors import NotSupported
+from .errors import PayloadTooLarge
 from .errors import Unauthorized
 from .schema import stu3
 from .search import query as search_query
@@ -46,6 +47,7 @@ def init_app(app: Flask, fhir_services: FhirServices, *, url_prefix: str = "/fhi
 
 def create_blueprint() -> Blueprint:
     bp = Blueprint("fhir", __name__)
+    bp.before_request(_check_request)
     bp.after_request(_audit_after_request)
     bp.register_error_handler(FhirError, _fhir_error)
     bp.register_error_handler(Exception, _unexpected_error)
@@ -87,13 +89,37 @@ def _unexpected_error(error: Exception) -> Response:
     """Any other failure: logged with its traceback, answered as a 500 OperationOutcome without
     internals (http.html#2.21.0.1: errors SHOULD be an OperationOutcome)."""
     from werkzeug.exceptions import HTTPException
+    from werkzeug.exceptions import RequestEntityTooLarge
 
+    if isinstance(error, RequestEntityTooLarge):
+        return _fhir_error(PayloadTooLarge(f"The request body is larger than the limit of "
+                                           f"{services().limits.max_body_bytes} bytes"))
     if isinstance(error, HTTPException) and error.code and error.code < 500:
         wrapped = FhirError(error.description or error.name)
         wrapped.status_code = error.code
         return _fhir_error(wrapped)
     current_app.logger.exception("unexpected error in the FHIR API")
     return _fhir_error(FhirError("An internal error occurred; the request was not completed"))
+
+
+#: MedMij-Request-ID (core.rscint.201) and X-Correlation-ID are identifiers: a UUID is 36 characters
+TRACE_HEADERS = ("MedMij-Request-ID", "X-Correlation-ID")
+MAX_TRACE_LENGTH = 64
+
+
+def _valid_trace_id(value: str) -> bool:
+    return 0 < len(value) <= MAX_TRACE_LENGTH and all("!" <= ch <= "~" for ch in value)
+
+
+def _check_request() -> None:
+    """Refuse what no interaction accepts before anything reads it: tracing headers that are not
+    identifiers (at most 64 visible ASCII characters) and bodies over the limit (413, read no further
+    than the limit even when the body is chunked)."""
+    request.max_content_length = services().limits.max_body_bytes
+    for name in TRACE_HEADERS:
+        value = request.headers.get(name)
+        if value is not None and not _valid_trace_id(value):
+            raise InvalidRequest(f"{name} must be at most {MAX_TRACE_LENGTH} visible ASCII characters")
 
 
 def _audit_after_request(response: Response) -> Response:
@@ -107,8 +133,9 @@ def _audit_after_request(response: Response) -> Response:
         event.client_id = grant.client_id
         event.token_ref = grant.token_ref
         event.gegevensdiensten = tuple(sorted(grant.gegevensdiensten))
-    event.request_id = request.headers.get("MedMij-Request-ID")
-    event.correlation_id = request.headers.get("X-Correlation-ID")
+    event.request_id, event.correlation_id = (
+        value if value is not None and _valid_trace_id(value) else None
+        for value in (request.headers.get(name) for name in TRACE_HEADERS))
     event.remote_addr = request.remote_addr
     try:
         services().audit.record(event)

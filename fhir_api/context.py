@@ -24,6 +24,7 @@ from .access import scope_for
 from .errors import Forbidden
 from .errors import InvalidRequest
 from .errors import NotSupported
+from .errors import PayloadTooLarge
 from .schema import stu3
 from .search import query as search_query
 from .services import AccessEvent
@@ -108,3 +109,28 @@ def check_readable(scope: Scope, rtype: str) -> None:
 
 def patient_view(grant: AccessGrant, scope: Scope) -> PatientView:
     return PatientView(services().session(), grant.patient_id, scope, local_bases=local_bases())
+
+
+def read_body() -> tuple[bytes, str]:
+    """The request body and its format (415 for media types other than FHIR JSON/XML).
+
+    Bounded before it is read: 413 when ``Content-Length`` is over ``MAX_BODY_BYTES``, and a chunked
+    body (no length) is read no further than the limit — Werkzeug stops there without an error, so
+    a body that fills the limit is refused as too large rather than parsed cut off.
+    """
+    limit = services().limits.max_body_bytes
+    too_large = PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    fmt = formats.body_format(request.content_type)
+    request.max_content_length = limit
+    data = request.get_data(cache=False)
+    if len(data) > limit or (request.content_length is None and len(data) >= limit):
+        raise too_large
+    return data, fmt
+
+
+def read_resource() -> dict[str, t.Any]:
+    """The request body parsed as one FHIR resource (JSON dict)."""
+    data, fmt = read_body()
+    return formats.parse_body(data, fmt)

@@ -20,7 +20,7 @@ import simplejson
 from .errors import FhirFormatError
 from .schema import stu3
 
-__all__ = ["loads", "dumps", "canonical_order", "Decimal"]
+__all__ = ["loads", "dumps", "canonical_order", "check_depth", "Decimal", "MAX_DEPTH"]
 
 
 def _reject_constant(name: str) -> t.NoReturn:
@@ -35,9 +35,33 @@ def loads(data: bytes | str) -> t.Any:
         except UnicodeDecodeError as exc:
             raise FhirFormatError("FHIR JSON must be UTF-8 encoded") from exc
     try:
-        return simplejson.loads(data, use_decimal=True, parse_constant=_reject_constant)
+        value = simplejson.loads(data, use_decimal=True, parse_constant=_reject_constant)
     except simplejson.JSONDecodeError as exc:
         raise FhirFormatError(f"Invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except RecursionError:
+        raise FhirFormatError(f"The JSON is nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise FhirFormatError(f"Invalid JSON number: {exc}") from None
+    check_depth(value)
+    return value
+
+
+#: FHIR resources nest far less deep (a QuestionnaireResponse 10 groups deep is about 40 levels);
+#: every deeper document is refused before recursive code (ordering, validation, indexing) sees it.
+MAX_DEPTH = 100
+
+
+def check_depth(value: t.Any, limit: int = MAX_DEPTH) -> None:
+    """Raise :class:`FhirFormatError` when JSON ``value`` nests deeper than ``limit`` (no recursion)."""
+    stack: list[tuple[t.Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            raise FhirFormatError(f"The document is nested more than {limit} levels deep")
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values() if isinstance(child, dict | list))
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node if isinstance(child, dict | list))
 
 
 def dumps(value: t.Any, *, pretty: bool = False) -> str:

@@ -34,15 +34,20 @@ XHTML_NS = "http://www.w3.org/1999/xhtml"
 _FHIR = "{" + FHIR_NS + "}"
 _XHTML_DIV = "{" + XHTML_NS + "}div"
 
+# ``huge_tree``: a base64 PDF of a few MB is one text node over libxml2's default 10 MB limit; the
+# body is bounded before it is parsed (MAX_BODY_BYTES) and the depth is checked after, so the
+# limits that huge_tree lifts are enforced here instead.
 _PARSER = etree.XMLParser(
     resolve_entities=False,
     no_network=True,
     load_dtd=False,
     dtd_validation=False,
-    huge_tree=False,
+    huge_tree=True,
     remove_comments=True,
     remove_pis=True,
 )
+#: element nesting accepted in FHIR XML (JSON has the same bound, :data:`fhir_api.fhirjson.MAX_DEPTH`)
+MAX_DEPTH = 100
 
 
 # --------------------------------------------------------------------------------------- reading
@@ -57,7 +62,19 @@ def parse_xml(data: bytes | str) -> dict[str, t.Any]:
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise FhirFormatError("A DOCTYPE is not allowed in FHIR XML")
-    return _read_resource(root)
+    _check_depth(root)
+    try:
+        return _read_resource(root)
+    except RecursionError:  # pragma: no cover - the depth check comes first
+        raise FhirFormatError(f"The XML is nested more than {MAX_DEPTH} levels deep") from None
+
+
+def _check_depth(root: etree._Element) -> None:
+    depth = 0
+    for action, _ in etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if action == "start" else -1
+        if depth > MAX_DEPTH:
+            raise FhirFormatError(f"The XML is nested more than {MAX_DEPTH} levels deep")
 
 
 def _local(el: etree._Element) -> str:

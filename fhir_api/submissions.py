@@ -54,6 +54,7 @@ from .context import authorize
 from .context import base_url
 from .context import fhir_response
 from .context import local_bases
+from .context import read_body
 from .context import response_format
 from .context import services
 from .errors import BusinessRuleViolation
@@ -85,22 +86,11 @@ def register(bp: Blueprint) -> None:
 
 
 # ---------------------------------------------------------------------------------------- entry
-def read_limited_body() -> tuple[bytes, str]:
-    limit = services().limits.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes")
-    fmt = formats.body_format(request.content_type)
-    data = request.get_data(cache=False)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes")
-    return data, fmt
-
-
 def post_bundle() -> Response:
     fmt = response_format()
     audit("transaction")
     grant, scope = authorize()
-    data, body_fmt = read_limited_body()
+    data, body_fmt = read_body()
     bundle = formats.parse_body(data, body_fmt)
     if bundle.get("resourceType") != "Bundle" or bundle.get("type") not in ("batch", "transaction"):
         raise InvalidRequest("POST [base] takes a Bundle of type batch or transaction")

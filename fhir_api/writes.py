@@ -31,13 +31,13 @@ from .context import base_url
 from .context import fhir_response
 from .context import local_bases
 from .context import patient_view
+from .context import read_resource
 from .context import response_format
 from .context import services
 from .context import supported_type
 from .errors import Forbidden
 from .errors import InvalidRequest
 from .errors import InvalidResource
-from .errors import PayloadTooLarge
 from .store import ResourceStore
 from .store import valid_id
 
@@ -47,18 +47,6 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/Patient/<pid>/$purge", "purge", purge, methods=["POST", "DELETE"])
 
 
-def read_body() -> dict[str, t.Any]:
-    """The request body as FHIR JSON (415 for other media types, 413 over the size limit)."""
-    limit = services().limits.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes")
-    fmt = formats.body_format(request.content_type)
-    data = request.get_data(cache=False)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes")
-    return formats.parse_body(data, fmt)
-
-
 def update(rtype: str, rid: str) -> Response:
     fmt = response_format()
     audit("update", resource_type=rtype, resource_ids=[f"{rtype}/{rid}"])
@@ -66,7 +54,7 @@ def update(rtype: str, rid: str) -> Response:
     if not valid_id(rid):
         raise InvalidRequest(f"{rid!r} is not a valid resource id")
     grant, scope = authorize()
-    resource = read_body()
+    resource = read_resource()
     if resource.get("resourceType") != rtype:
         raise InvalidResource(f"The body is a {resource.get('resourceType')}, the URL names {rtype}")
     if resource.get("id") != rid:

@@ -44,6 +44,7 @@ from flask import session as browser
 from flask import url_for
 from sqlalchemy import select
 from sqlalchemy import update
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import codes
 from . import events
@@ -56,6 +57,7 @@ from .errors import OAuth2Error
 from .errors import UnauthorizedClientError
 from .errors import UnsupportedGrantTypeError
 from .errors import UnsupportedResponseTypeError
+from .headers import header_problem
 from .login import LoginCancelled
 from .login import LoginFailed
 from .models import AuthorizationFlow
@@ -189,16 +191,20 @@ def authorize() -> Response:
     problem = _redirect_uri_problem(redirect_uri, client_id)
     if problem:
         return _request_error_page("Het adres om naar uw PGO terug te gaan klopt niet.", log=problem)
+    trace_problem = header_problem(params)
     flow = AuthorizationFlow(
         id=str(uuid.uuid4()), client_id=client_id, redirect_uri=redirect_uri, scope=params.get("scope", ""),
-        state=params.get("state"), usecase="verzamelen", requested="", correlation_id=params.get("X-Correlation-ID"),
-        request_id=params.get("MedMij-Request-ID"), csrf_hash="", status="started", created_at=utcnow(),
-        expires_at=utcnow() + services().settings.flow_lifetime,
+        state=params.get("state"), usecase="verzamelen", requested="",
+        correlation_id=None if trace_problem else params.get("X-Correlation-ID"),
+        request_id=None if trace_problem else params.get("MedMij-Request-ID"), csrf_hash="", status="started",
+        created_at=utcnow(), expires_at=utcnow() + services().settings.flow_lifetime,
     )
     duplicated = [n for n in AUTHORIZE_PARAMS if len(params.getlist(n)) > 1]
     try:
         if duplicated:
             raise InvalidRequestError(f"Parameter {duplicated[0]} is repeated")
+        if trace_problem:
+            raise InvalidRequestError(trace_problem)
         if not params.get("response_type"):
             raise InvalidRequestError("response_type is missing")
         if params.get("response_type") != "code":
@@ -370,14 +376,26 @@ def consent_decision() -> Response:
 # ----------------------------------------------------------------------------------------- token
 @bp.post("/token")
 def token() -> Response:
-    correlation_id = request.headers.get("X-Correlation-ID")
-    request_id = request.headers.get("MedMij-Request-ID")
-    params = request.form if request.form else request.args  # MedMij 2.2.0 example: query string
+    problem = header_problem(request.headers)
+    correlation_id = None if problem else request.headers.get("X-Correlation-ID")
+    request_id = None if problem else request.headers.get("MedMij-Request-ID")
+    try:
+        # a chunked body is read no further than MAX_CONTENT_LENGTH; one that fills it is too large
+        data = request.get_data(cache=True)
+        if request.content_length is None and request.max_content_length is not None and \
+                len(data) >= request.max_content_length:
+            raise RequestEntityTooLarge()
+        params = request.form if request.form else request.args  # MedMij 2.2.0 example: query string
+    except RequestEntityTooLarge:
+        return _token_error(InvalidRequestError("The request body is too large"), correlation_id, request_id, "",
+                            status=413)
     client_id = params.get("client_id", "")
     events.emit("receive_token_request", location=services().settings.location, session_id=correlation_id,
                 trace_id=request_id, request={"id": request_id, "method": "POST", "client_id": client_id,
                                               "grant_type": params.get("grant_type")})
     try:
+        if problem:
+            raise InvalidRequestError(problem)
         certificate = _authenticate_client(client_id)
         grant_type = params.get("grant_type")
         if grant_type == "authorization_code":
@@ -389,20 +407,38 @@ def token() -> Response:
         else:
             raise UnsupportedGrantTypeError(f"grant_type {grant_type!r} is not supported")
     except OAuth2Error as error:
+        return _token_error(error, correlation_id, request_id, client_id)
+    except Exception:  # noqa: BLE001 - answered in the token endpoint's own form; nothing was committed
         services().session().rollback()
-        events.emit("send_token_error", location=services().settings.location, session_id=correlation_id,
-                    trace_id=request_id, error={"code": error.error, "description": error.description})
-        services().audit(event_type="oauth.token", outcome="failure", actor=f"pgo:{client_id}",
-                         client_id=client_id or None, correlation_id=correlation_id, request_id=request_id,
-                         detail=f"{error.error}: {error.description}")
-        status, payload, headers = error()  # RFC 6749 §5.2 body and headers, from Authlib
-        response = current_app.response_class(current_app.json.dumps(payload), status)
-        for name, value in headers:
+        current_app.logger.exception("token endpoint failure")
+        response = current_app.response_class(current_app.json.dumps(
+            {"error": "server_error", "error_description": "The request could not be completed; try again"}),
+            500, mimetype="application/json")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    response = current_app.response_class(current_app.json.dumps(body), 200, mimetype="application/json")
+    events.emit("send_token_response", location=services().settings.location, session_id=correlation_id,
+                trace_id=request_id, response={"id": request_id, "status": 200})
+    response.headers["Cache-Control"] = "no-store"  # RFC 6749 §5.1
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def _token_error(error: OAuth2Error, correlation_id: str | None, request_id: str | None, client_id: str,
+                 *, status: int | None = None) -> Response:
+    """RFC 6749 §5.2 error response (JSON, ``no-store``); the failure is logged and audited."""
+    services().session().rollback()
+    events.emit("send_token_error", location=services().settings.location, session_id=correlation_id,
+                trace_id=request_id, error={"code": error.error, "description": error.description})
+    services().audit(event_type="oauth.token", outcome="failure", actor=f"pgo:{client_id}",
+                     client_id=client_id or None, correlation_id=correlation_id, request_id=request_id,
+                     detail=f"{error.error}: {error.description}")
+    code, payload, headers = error()  # body and headers from Authlib
+    response = current_app.response_class(current_app.json.dumps(payload), status or code,
+                                          mimetype="application/json")
+    for name, value in headers:
+        if name.lower() != "content-type":
             response.headers[name] = value
-    else:
-        response = current_app.response_class(current_app.json.dumps(body), 200, mimetype="application/json")
-        events.emit("send_token_response", location=services().settings.location, session_id=correlation_id,
-                    trace_id=request_id, response={"id": request_id, "status": 200})
     response.headers["Cache-Control"] = "no-store"  # RFC 6749 §5.1
     response.headers["Pragma"] = "no-cache"
     return response
@@ -460,12 +496,13 @@ def _exchange_code(params: t.Mapping[str, str], client_id: str, certificate: t.A
         raise InvalidGrantError("The consent behind this code has been revoked")
     body, issued = _issue_tokens(session, code=code, consent=consent, client_id=client_id, certificate=certificate,
                                  now=now)
-    session.commit()
-    # audited after the commit: the audit log writes in its own transaction (SQLite has one writer)
+    # the record joins the token's transaction: no token without its audit record, and nothing left to
+    # fail once the token is committed
     services().audit(event_type="oauth.token", outcome="success", actor=f"pgo:{client_id}", client_id=client_id,
                      patient_id=code.patient_id, token_ref=token_ref(issued.token_hash),
                      gegevensdiensten=code.gegevensdiensten, correlation_id=code.correlation_id,
-                     request_id=request.headers.get("MedMij-Request-ID"), detail=f"code {code.id}")
+                     request_id=request.headers.get("MedMij-Request-ID"), detail=f"code {code.id}", session=session)
+    session.commit()
     return body
 
 
@@ -511,11 +548,17 @@ def _refresh(params: t.Mapping[str, str], client_id: str, certificate: t.Any) ->
         raise InvalidGrantError("The consent has ended")
     access = new_secret()
     settings = services().settings
-    store_token(session, access, kind=ACCESS, patient_id=row.patient_id, gegevensdiensten=row.gegevensdiensten.split(),
-                client_id=client_id, scope=row.scope, lifetime=settings.token_lifetime, code_id=row.code_id,
-                consent_id=row.consent_id, cnf_x5t_s256=mtls.thumbprint_s256(certificate),
-                correlation_id=request.headers.get("X-Correlation-ID"), now=now)
+    issued = store_token(session, access, kind=ACCESS, patient_id=row.patient_id,
+                         gegevensdiensten=row.gegevensdiensten.split(), client_id=client_id, scope=row.scope,
+                         lifetime=settings.token_lifetime, code_id=row.code_id, consent_id=row.consent_id,
+                         cnf_x5t_s256=mtls.thumbprint_s256(certificate),
+                         correlation_id=request.headers.get("X-Correlation-ID"), now=now)
     consent.last_used_at = now
+    services().audit(event_type="oauth.token", outcome="success", actor=f"pgo:{client_id}", client_id=client_id,
+                     patient_id=row.patient_id, token_ref=token_ref(issued.token_hash),
+                     gegevensdiensten=row.gegevensdiensten, correlation_id=request.headers.get("X-Correlation-ID"),
+                     request_id=request.headers.get("MedMij-Request-ID"), detail=f"refresh, consent {consent.id}",
+                     session=session)
     session.commit()
     return {"access_token": access, "token_type": "Bearer", "expires_in": int(settings.token_lifetime.total_seconds()),
             "scope": row.scope}

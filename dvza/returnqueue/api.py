@@ -23,6 +23,7 @@ from flask import Flask
 from flask import current_app
 from flask import jsonify
 from flask import request
+from werkzeug.exceptions import HTTPException
 
 from .queue import STATUSES
 from .queue import QueueError
@@ -51,6 +52,33 @@ def consumer() -> str:
     raise QueueError("unknown API key", 401)
 
 
+def _integer(value: t.Any, name: str, low: int, high: int) -> int:
+    """A whole number in ``[low, high]`` from a query string or JSON body; 400 otherwise."""
+    if isinstance(value, bool):
+        value = None
+    if isinstance(value, str) and value.isascii() and value.strip().isdigit() and len(value.strip()) <= 9:
+        value = int(value)
+    if not isinstance(value, int) or not low <= value <= high:
+        raise QueueError(f"{name} must be a whole number from {low} to {high}", 400)
+    return value
+
+
+def _json_object() -> dict[str, t.Any]:
+    """The JSON object body of a POST (an empty body counts as ``{}``); 400 for anything else."""
+    if not request.get_data(cache=True):
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise QueueError("the body must be a JSON object", 400)
+    return body
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> t.Any:
+    """Werkzeug's errors (413 over the body limit, 405, …) in the API's JSON form."""
+    return _error(QueueError(error.description or error.name, error.code or 400))
+
+
 @bp.errorhandler(QueueError)
 def _error(error: QueueError) -> t.Any:
     response = jsonify(error=str(error))
@@ -66,7 +94,7 @@ def list_items() -> t.Any:
     status = request.args.get("status")
     if status and status not in STATUSES:
         raise QueueError(f"status must be one of {', '.join(STATUSES)}", 400)
-    limit = min(int(request.args.get("limit", "50") or 50), 500)
+    limit = _integer(request.args.get("limit", "50"), "limit", 1, 500)
     items = queue().list(status=status, patient_id=request.args.get("patient"), limit=limit)
     return jsonify(items=[i.to_json() for i in items], counts=queue().counts())
 
@@ -81,11 +109,9 @@ def show_item(item_id: str) -> t.Any:
 @bp.post("/claim")
 def claim() -> t.Any:
     name = consumer()
-    body = request.get_json(silent=True) or {}
-    max_items = int(body.get("max", 10))
-    lease = int(body.get("lease_seconds", 300))
-    if not 1 <= max_items <= 500 or not 10 <= lease <= 86400:
-        raise QueueError("max must be 1..500 and lease_seconds 10..86400", 400)
+    body = _json_object()
+    max_items = _integer(body.get("max", 10), "max", 1, 500)
+    lease = _integer(body.get("lease_seconds", 300), "lease_seconds", 10, 86400)
     return jsonify(items=[i.to_json() for i in queue().claim(name, max_items=max_items, lease_seconds=lease)])
 
 
@@ -97,7 +123,9 @@ def accept(item_id: str) -> t.Any:
 @bp.post("/items/<item_id>/reject")
 def reject(item_id: str) -> t.Any:
     name = consumer()
-    reason = str((request.get_json(silent=True) or {}).get("reason", ""))
+    reason = _json_object().get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 2000:
+        raise QueueError("reason must be a text of at most 2000 characters", 400)
     return jsonify(item=queue().reject(item_id, name, reason).to_json())
 
 

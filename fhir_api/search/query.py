@@ -139,9 +139,14 @@ def parse(
     return search
 
 
+_COUNT_RE = re.compile(r"[0-9]{1,9}", re.ASCII)
+
+
 def _non_negative(name: str, value: str) -> int:
-    if not value.isdigit():
-        raise InvalidRequest(f"{name} must be a non-negative integer, got {value!r}")
+    """A non-negative integer parameter (``_count``, ``_offset``, ``max``): ASCII digits only, at most
+    nine of them (search.html#count: "a number"; anything larger pages nowhere)."""
+    if not _COUNT_RE.fullmatch(value):
+        raise InvalidRequest(f"{name} must be a non-negative integer below 10^9, got {value[:20]!r}")
     return int(value)
 
 
