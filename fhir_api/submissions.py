@@ -75,6 +75,7 @@ from .store import Written
 from .store import display_of
 from .store import document_issues
 from .store import now_instant
+from .validation import validate_structure
 from .walk import iter_typed
 
 KIND_NAMES = {"vitalsigns": "zelfmetingen", "documents": "documenten", "questionnaire-answers": "vragenlijst",
@@ -175,6 +176,9 @@ def _process_bundle(grant: AccessGrant, scope: Scope, bundle: dict[str, t.Any], 
                     submission_id: str) -> tuple[str, str | None, list[str], str, dict[str, t.Any], int]:
     store = ResourceStore(session, local_bases=local_bases())
     plans = _plan(bundle, grant, store)
+    structural = _structure_issues(plans)
+    if structural:  # the rules below read the resources; they only ever see valid STU3
+        raise _refusal(structural)
     kind = _kind(bundle, plans)
     if kind not in scope.write:
         raise Forbidden(f"The access token does not cover sending {KIND_NAMES.get(kind, kind)} "
@@ -201,6 +205,18 @@ def _process_bundle(grant: AccessGrant, scope: Scope, bundle: dict[str, t.Any], 
     response = _response_bundle(bundle["type"], plans, written, store)
     refs = [p.target for p in plans if not p.is_patient_match]
     return kind, _dienst_for(kind, grant), refs, _summary(kind, plans), response, 200
+
+
+def _structure_issues(plans: list[Planned]) -> list[Issue]:
+    """FHIR STU3 structure of every entry (fhir_api.validation), before any rule looks inside."""
+    issues: list[Issue] = []
+    for plan in plans:
+        try:
+            validate_structure(plan.resource)
+        except FhirError as exc:
+            issues += [Issue(i.code, f"Bundle.entry[{plan.index}].resource: {i.diagnostics}",
+                             expression=i.expression) for i in exc.issues]
+    return issues
 
 
 def _refusal(issues: list[Issue]) -> FhirError:

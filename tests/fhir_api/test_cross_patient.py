@@ -1,22 +1,20 @@
 """No data crosses patients: every token, every search and every read of every stored resource.
 
 The expected visibility comes from an oracle written independently of the server's compartment
-and reachability code: plain recursion over the stored JSON for ``reference`` strings (and
-attachment URLs), breadth-first from the patient's own resources through shared resources.
+and reachability code (``tests/oracle.py``).
 """
 
 from __future__ import annotations
 
-import json
 import typing as t
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 
-from fhir_api.models import ResourceRow
 from oauth.tokens import ACCESS
 from oauth.tokens import store_token
+from tests.oracle import Oracle
+from tests.oracle import oracle_of
 from tests.support import TOKENS
 from tests.support import bearer
 
@@ -29,58 +27,9 @@ SERVED_SEARCHES = [
 ]
 
 
-def _references(node: t.Any) -> t.Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str):
-                yield value
-            elif key == "url" and isinstance(value, str) and value.startswith("Binary/"):
-                yield value
-            else:
-                yield from _references(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _references(item)
-
-
-def _key(reference: str) -> tuple[str, str] | None:
-    parts = reference.split("/")
-    return (parts[-2], parts[-1]) if len(parts) >= 2 and parts[-2][:1].isupper() else None
-
-
-class Oracle:
-    def __init__(self, resources: dict[tuple[str, str], dict[str, t.Any]]):
-        self.resources = resources
-        self.patients_of = {
-            key: {k[1] for k in map(_key, _references(r)) if k and k[0] == "Patient"}
-            for key, r in resources.items()
-        }
-
-    def owner(self, key: tuple[str, str]) -> str | None:
-        if key[0] == "Patient":
-            return key[1]
-        patients = self.patients_of[key]
-        return next(iter(patients)) if len(patients) == 1 else (None if not patients else "?")
-
-    def visible(self, patient: str) -> set[tuple[str, str]]:
-        own = {k for k in self.resources if self.owner(k) == patient}
-        seen = set(own)
-        frontier = list(own)
-        while frontier:
-            key = frontier.pop()
-            for target in map(_key, _references(self.resources[key])):
-                if target in self.resources and target not in seen and self.owner(target) is None:
-                    seen.add(target)
-                    frontier.append(target)
-        return seen
-
-
 @pytest.fixture(scope="module")
 def oracle(cert_app: t.Any) -> Oracle:
-    database = cert_app.extensions["dvza.db"]
-    with database.sessionmaker() as session:
-        rows = session.execute(select(ResourceRow.resource_type, ResourceRow.logical_id, ResourceRow.json_text))
-        return Oracle({(r[0], r[1]): json.loads(r[2]) for r in rows})
+    return oracle_of(cert_app)
 
 
 @pytest.mark.parametrize("patient", sorted(TOKENS))
