@@ -246,3 +246,43 @@ def test_a_document_two_patients_claim_is_served_to_neither(qapp: t.Any) -> None
     assert raw_binary(qapp, ELLENS, "pdfa-binary2").status_code == 404
     assert raw_binary(qapp, BALTUS, "pdfa-binary2").status_code == 404
     assert raw_binary(qapp, BALTUS, "pdfa-binary1").status_code == 200
+
+
+def test_task_updates_say_nothing_about_other_patients_tasks(databases: t.Any,
+                                                             tmp_path_factory: pytest.TempPathFactory) -> None:
+    """PUT Task of another patient and of an unknown id: the same 404, nothing changes."""
+    from datetime import date
+
+    from dvza.devtools import testdata
+    from tests.support import make_app
+
+    app = make_app(databases, tmp_path_factory, QUALIFICATION_MODE=False)
+    load_cert_data(app, "questionnaires")
+    folder = CERT_SETS["questionnaires"] / "_reference" / "resources" / "resources-specific"
+    with app.extensions["dvza.db"].sessionmaker() as session:
+        [vink_task] = testdata.create_tasks(
+            session, [folder / "medmij-questionnaires-vl-QuestionnaireProvisioningTask-XXX_Vink-PHQ9-REQUESTED.xml"],
+            today=date.today())
+        from oauth.tokens import ACCESS
+        from oauth.tokens import store_token
+
+        for patient in ("XXXVINK", "XXXREPSCHER"):
+            store_token(session, f"token-{patient}", kind=ACCESS, patient_id=patient, gegevensdiensten=["59", "60"],
+                        client_id="pgo.example.nl")
+        session.commit()
+        task = fhirjson.loads(ResourceStore(session).get("Task", vink_task.split("/")[1]).json_text)
+    client = app.test_client()
+    task["status"] = "accepted"
+    answers = []
+    for target in (vink_task.split("/")[1], "vl-task-does-not-exist"):
+        body = dict(task, id=target)
+        before = snapshot(app)
+        response = client.put(f"/fhir/Task/{target}", data=json.dumps(body), headers={
+            "Authorization": "Bearer token-XXXREPSCHER", "Content-Type": "application/fhir+json"})
+        assert snapshot(app) == before
+        answers.append((response.status_code, issues_text(response).replace(target, "<id>")))
+    assert answers[0] == answers[1] and answers[0][0] == 404
+    own = client.put(f"/fhir/{vink_task}", data=json.dumps(task), headers={
+        "Authorization": "Bearer token-XXXVINK", "Content-Type": "application/fhir+json"})
+    assert own.status_code == 200 and own.get_json()["status"] == "accepted"
+    app.extensions["dvza.db"].dispose()
