@@ -142,7 +142,8 @@ REFUSALS = {
     "dangling reference": (lambda b: _observations(b)[0]["subject"].update(reference="urn:uuid:"
                            "00000000-0000-4000-8000-000000000000"), 400, "not an entry"),
     "not a vital sign": (lambda b: b["entry"].append({"fullUrl": "urn:uuid:11111111-1111-4111-8111-111111111111",
-                         "resource": {"resourceType": "Condition"}, "request": {"method": "POST", "url": "Condition"}}),
+                         "resource": {"resourceType": "Condition", "subject": {"reference": b["entry"][0]["fullUrl"]}},
+                         "request": {"method": "POST", "url": "Condition"}}),
                          422, "accepts self-measurements"),
     "invalid structure": (lambda b: _observations(b)[0].update(effectiveDateTime="yesterday"), 400, "DateTime"),
 }
