@@ -14,7 +14,6 @@ from flask import current_app
 from fhir_api.access import PROFILES
 from oauth import server as oauth_server
 from oauth.directory import Directory
-from oauth.directory import StaticDirectory
 from oauth.login import DevelopmentLogin
 from oauth.login import LoginAdapter
 from oauth.services import OAuthServices
@@ -22,6 +21,7 @@ from oauth.services import OAuthSettings
 
 from . import availability
 from . import identity
+from . import lists
 
 if t.TYPE_CHECKING:
     from .audit import AuditLog
@@ -74,7 +74,7 @@ def init_app(app: Flask, database: Database, audit: AuditLog, directory: Directo
 
     oauth_server.init_app(app, OAuthServices(
         settings=settings_from(config), session=database.session,
-        directory=directory or app.extensions.get("dvza.directory") or StaticDirectory(),
+        directory=directory or app.extensions.get("dvza.directory") or lists.NoListsDirectory(),
         login=login_adapter(config), patient_for_bsn=patient_for_bsn, available_diensten=available,
         audit=audit.write,
     ))
