@@ -26,8 +26,9 @@ def testdata_group() -> None:
 @testdata_group.command("load", help="Load the fixtures of Nictiz sets (or folders of FHIR resources).")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), help="Value of T (default: today).")
-@click.option("--external-documents", type=click.Choice(["fetch", "placeholder"]), default="fetch",
-              show_default=True, help="How attachments at external URLs are imported.")
+@click.option("--external-documents", type=click.Choice(["fetch", "local", "placeholder"]), default="fetch",
+              show_default=True, help="How attachments at external URLs are imported: downloaded, a document of "
+                                      "the same set (offline), or a placeholder PDF.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any resource is refused.")
 @click.option("-v", "--verbose", is_flag=True, help="List every loaded, skipped and refused file.")
 @with_appcontext
@@ -113,7 +114,8 @@ def demo_prepare(ctx: click.Context, shared: Path | None) -> None:
         raise click.ClickException(f"test data not found: {missing[0]} (set DVZA_SHARED_DIR)")
     get_database(current_app).create_all()
     click.echo("database ready")
-    ctx.invoke(testdata_load, paths=tuple(sets), today=None, external_documents="fetch", strict=False,
+    # offline: a document at an external URL gets one of the set's own PDF/A files (issue 17)
+    ctx.invoke(testdata_load, paths=tuple(sets), today=None, external_documents="local", strict=False,
                verbose=False)
     ctx.invoke(testdata_tokens, file=root / "Configuration" / "QualificationTokens.json", gegevensdiensten=None,
                scripts=())
