@@ -94,6 +94,8 @@ def defaults(instance_path: str) -> dict[str, t.Any]:
         # --- secrets
         "SECRET_KEY": None,
         "BSN_HMAC_KEY": None,
+        #: Fernet key (or list, current first) for the staff copy of the BSN (dvza.models.PatientBsn)
+        "BSN_ENCRYPTION_KEY": None,
         # --- return queue: consumer name -> SHA-256 of its API key (``dvza queue apikey NAME``)
         "QUEUE_API_KEYS": {},
         # --- the queue page for hospital staff: name -> Werkzeug password hash (``dvza queue user NAME``)
@@ -135,6 +137,23 @@ def _secrets(config: t.Any, instance_path: str) -> None:
             config["SECRET_KEY"] = key
     if not config.get("BSN_HMAC_KEY"):
         config["BSN_HMAC_KEY"] = config["SECRET_KEY"]
+    if not config.get("BSN_ENCRYPTION_KEY"):
+        from cryptography.fernet import Fernet
+
+        config["BSN_ENCRYPTION_KEY"] = _instance_secret(Path(instance_path) / "bsn_encryption_key",
+                                                        lambda: Fernet.generate_key().decode("ascii"))
+
+
+def _instance_secret(path: Path, make: t.Callable[[], str]) -> str:
+    """A development secret kept in the instance folder (created once, mode 0600)."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
 
 
 def descriptions(config: t.Mapping[str, t.Any]) -> dict[str, str]:
@@ -184,6 +203,17 @@ def validate(config: t.Mapping[str, t.Any]) -> None:
         raise ConfigError("GEGEVENSDIENST_BESCHRIJVINGEN must map gegevensdienst ids to Dutch descriptions")
     if not isinstance(config["BRAND_COLOURS"], dict):
         raise ConfigError("BRAND_COLOURS must map colour names to colours, e.g. {\"accent\": \"#0b4f8a\"}")
+    try:
+        from .identity import BsnCipher
+        from .identity import encryption_keys
+
+        keys = encryption_keys(config["BSN_ENCRYPTION_KEY"])
+        BsnCipher(keys)
+    except ValueError as exc:
+        raise ConfigError("BSN_ENCRYPTION_KEY must be a Fernet key (32 url-safe base64-encoded bytes) or a list "
+                          "of them, current key first") from exc
+    if config["BSN_HMAC_KEY"] in keys:
+        raise ConfigError("BSN_ENCRYPTION_KEY must differ from BSN_HMAC_KEY")
     try:
         branding(config).check()
     except ValueError as exc:

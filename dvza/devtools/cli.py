@@ -13,6 +13,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from .. import identity
 from ..db import get_database
 from .shared import shared_dir
 
@@ -41,6 +42,7 @@ def testdata_load(paths: tuple[Path, ...], today: t.Any, external_documents: str
         report = testdata.load(
             session, paths, today=today.date() if today else date.today(),
             local_bases=_local_bases(), bsn_key=current_app.config["BSN_HMAC_KEY"],
+            bsn_cipher=identity.cipher_from_config(current_app.config),
             external_documents=external_documents,
         )
     if verbose:
@@ -71,7 +73,8 @@ def testdata_tokens(file: Path, gegevensdiensten: str | None, scripts: tuple[str
     database = get_database(current_app)
     with database.sessionmaker() as session:
         result = testdata.import_tokens(session, entries, gegevensdiensten=diensten,
-                                        bsn_key=current_app.config["BSN_HMAC_KEY"], scripts=scripts)
+                                        bsn_key=current_app.config["BSN_HMAC_KEY"], scripts=scripts,
+                                        bsn_cipher=identity.cipher_from_config(current_app.config))
     click.echo(f"{len(result.imported)} qualification tokens imported for gegevensdiensten {','.join(diensten)}")
     if not current_app.config["QUALIFICATION_MODE"]:
         click.echo("note: they are only accepted with DVZA_QUALIFICATION_MODE=true", err=True)
@@ -127,8 +130,6 @@ def _write_dev_login_persons(tokens_file: Path) -> None:
     instance folder): every person of the tokens file whose patient is loaded and whose BSN is
     linked, named by family name and test script."""
     from fhir_api.store import ResourceStore
-
-    from .. import identity
 
     app = current_app
     session = get_database(app).session()

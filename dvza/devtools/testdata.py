@@ -179,6 +179,7 @@ def load(
     today: date,
     local_bases: t.Sequence[str] = (),
     bsn_key: str | None = None,
+    bsn_cipher: identity.BsnCipher | None = None,
     external_documents: str = "fetch",
     fetch: t.Callable[[str], tuple[bytes, str]] | None = None,
 ) -> LoadReport:
@@ -221,7 +222,7 @@ def load(
                 written = store.put(resource, display_for=display_for)
                 if bsn_key and resource["resourceType"] == "Patient":
                     for bsn in written.bsns:
-                        identity.link(session, bsn_key, bsn, resource["id"])
+                        identity.link(session, bsn_key, bsn, resource["id"], bsn_cipher)
             report.loaded.append(label)
         except FhirError as exc:
             details = "; ".join(i.diagnostics for i in exc.issues[:3])
@@ -362,6 +363,7 @@ def import_tokens(
     gegevensdiensten: t.Iterable[str],
     bsn_key: str,
     scripts: t.Collection[str] = (),
+    bsn_cipher: identity.BsnCipher | None = None,
 ) -> TokenImport:
     """Import QualificationTokens.json entries as qualification tokens bound to their patients,
     and link each listed BSN to its patient (by keyed hash). Commits."""
@@ -393,7 +395,7 @@ def import_tokens(
     # A person is one patient here: link a BSN only to a loaded Patient, and only if it is unambiguous.
     for bsn, patients in people.items():
         if len(patients) == 1:
-            identity.link(session, bsn_key, bsn, next(iter(patients)))
+            identity.link(session, bsn_key, bsn, next(iter(patients)), bsn_cipher)
         else:
             result.skipped.append((", ".join(sorted(patients)), "one BSN for several loaded patients: not linked"))
     session.commit()
