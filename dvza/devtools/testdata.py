@@ -228,7 +228,7 @@ def load(
             details = "; ".join(i.diagnostics for i in exc.issues[:3])
             report.refused.append((label, details or exc.diagnostics))
             # reported to the caller (LoadReport.refused; the CLI prints each): information, not a warning
-            logger.info("refused %s from %s: %s", label, path, details)
+            logger.debug("refused %s from %s: %s", label, path, details)
     session.commit()
     return report
 
