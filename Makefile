@@ -8,10 +8,13 @@ export DVZA_SHARED_DIR ?= $(SHARED)
 
 .PHONY: venv run test test-postgres lint bench conformance clean
 
+# pip shows what it collects and installs (no progress bars, which only clutter CI logs): the first install
+# takes a few minutes and must not look like a hang.
 $(STAMP): setup.cfg pyproject.toml
+	@echo "== creating $(VENV) and installing medmij-dvza with its test dependencies (a few minutes the first time)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --progress-bar off --upgrade pip
+	$(BIN)/pip install --progress-bar off -e '.[test]'
 	touch $@
 
 venv: $(STAMP)
@@ -30,7 +33,7 @@ test: $(STAMP)
 test-postgres: $(STAMP)
 	DVZA_TEST_DATABASE_URL="$$DVZA_TEST_POSTGRES_URL" $(BIN)/pytest -q -m "not browser and not e2e" tests
 
-# `make run`: the whole development network (dvza/devnet.py) in var/: DVZA frontchannel and backchannel
+# `make run`: the whole development network (dvza/devtools/devnet.py) in var/: DVZA frontchannel and backchannel
 # (HTTPS, client certificates) with the Nictiz Cert test patients on SQLite, demo MedMij lists, a
 # development PKI and the PGO simulator. It prints the URL to open.
 run: export DVZA_INSTANCE_PATH ?= $(CURDIR)/var

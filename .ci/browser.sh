@@ -7,7 +7,8 @@ if [ "$(id -u)" != 0 ]; then
   echo "chromium is not installed and we are not root: browser tests will be skipped" >&2
   exit 0
 fi
-echo "installing Chromium from Debian's packages"
+echo "== installing Chromium from Debian's packages (apt-get; a minute or two)"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+# -q: apt's line-by-line progress without the animated bar, so a CI log shows it is working
+apt-get update -q
+apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core

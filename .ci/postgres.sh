@@ -9,9 +9,9 @@ _pg_as() {  # run a command as the database owner (initdb refuses to run as root
 
 start_postgres() {
   if ! ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
-    echo "installing PostgreSQL from Debian's packages"
+    echo "== installing PostgreSQL from Debian's packages (apt-get; a minute or two)"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+    apt-get update -q && apt-get install -y -q postgresql
   fi
   PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
   rm -rf "$PG_DATA" && mkdir -p "$PG_DATA"

@@ -14,14 +14,15 @@ from flask import current_app
 from fhir_api.access import PROFILES
 from oauth import server as oauth_server
 from oauth.directory import Directory
-from oauth.directory import StaticDirectory
 from oauth.login import DevelopmentLogin
 from oauth.login import LoginAdapter
 from oauth.services import OAuthServices
 from oauth.services import OAuthSettings
 
 from . import availability
+from . import config as config_module
 from . import identity
+from . import lists
 
 if t.TYPE_CHECKING:
     from .audit import AuditLog
@@ -42,7 +43,8 @@ def settings_from(config: t.Mapping[str, t.Any]) -> OAuthSettings:
         token_lifetime=timedelta(seconds=config["ACCESS_TOKEN_LIFETIME"]),
         long_term_consent=bool(config["LONG_TERM_CONSENT"]), location=config["PUBLIC_HOSTNAME"],
         trusted_proxies=tuple(config["TRUSTED_PROXIES"]), client_cert_header=config["CLIENT_CERT_HEADER"],
-        require_whitelist=bool(config["REQUIRE_WHITELIST"]),
+        require_whitelist=bool(config["REQUIRE_WHITELIST"]), timezone=config["TIMEZONE"],
+        dienst_descriptions=config_module.descriptions(config), branding=config_module.branding(config),
     )
 
 
@@ -68,13 +70,21 @@ def init_app(app: Flask, database: Database, audit: AuditLog, directory: Directo
     def patient_for_bsn(bsn: str) -> str | None:
         return identity.patient_for(database.session(), current_app.config["BSN_HMAC_KEY"], bsn)
 
+    def patient_name(patient_id: str) -> str | None:
+        from fhir_api.store import ResourceStore
+
+        from .readable import human_name
+
+        patient = ResourceStore(database.session()).load("Patient", patient_id)
+        return (human_name(patient.get("name")) or None) if patient else None
+
     def available(patient_id: str, diensten: frozenset[str]) -> frozenset[str]:
         return availability.available_diensten(database.session(), patient_id, diensten,
                                                current_app.config["GEGEVENSDIENSTEN"])
 
     oauth_server.init_app(app, OAuthServices(
         settings=settings_from(config), session=database.session,
-        directory=directory or app.extensions.get("dvza.directory") or StaticDirectory(),
+        directory=directory or app.extensions.get("dvza.directory") or lists.NoListsDirectory(),
         login=login_adapter(config), patient_for_bsn=patient_for_bsn, available_diensten=available,
-        audit=audit.write,
+        audit=audit.write, patient_name=patient_name,
     ))

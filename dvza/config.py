@@ -14,6 +14,22 @@ from pathlib import Path
 
 from fhir_api.access import DEFAULT_GEGEVENSDIENSTEN
 from fhir_api.access import PROFILES
+from oauth.branding import Branding
+
+#: A short Dutch description (B1) of what each gegevensdienst holds, shown on the consent page under its GNL
+#: name. ``GEGEVENSDIENST_BESCHRIJVINGEN`` adds to or overrides these per id ("" hides one).
+DEFAULT_DESCRIPTIONS = {
+    "48": "Je belangrijkste medische gegevens. Bijvoorbeeld: je problemen en diagnoses, medicijnen, allergieën, "
+          "vaccinaties, uitslagen van metingen en van het laboratorium, behandelingen en afspraken. Ook wat over je "
+          "leefstijl is vastgelegd (zoals roken, alcohol en drugs), je wilsverklaringen (zoals niet reanimeren), "
+          "je zorgverzekering en waarschuwingen (zoals dragerschap van de MRSA-bacterie).",
+    "51": "Documenten van je zorgverlener, zoals een ontslagbrief of een verwijsbrief (als PDF).",
+    "52": "Metingen die in het ziekenhuis zijn gedaan, zoals je bloeddruk, gewicht, lengte, hartslag of temperatuur.",
+    "53": "Metingen die je zelf hebt gedaan, zoals je bloeddruk, gewicht of bloedsuiker.",
+    "57": "Documenten die je zelf naar je zorgverlener stuurt (als PDF).",
+    "59": "Vragenlijsten die je zorgverlener je vraagt in te vullen.",
+    "60": "Je antwoorden op een vragenlijst van je zorgverlener.",
+}
 
 
 class ConfigError(ValueError):
@@ -30,6 +46,11 @@ def defaults(instance_path: str) -> dict[str, t.Any]:
         "AANBIEDER_WEERGAVENAAM": "UMC Demo",
         "DVA_NAAM": "medmij-dvza (demo)",
         "DVA_TELEFOON": "088 000 0000",
+        # --- house style of the person-facing pages (oauth/branding.py): logo file, colours, links
+        "BRAND_LOGO": None,
+        "BRAND_COLOURS": {},
+        "BRAND_CONTACT_URL": None,
+        "BRAND_PRIVACY_URL": None,
         # --- FHIR resource server
         "FHIR_BASE_PATH": "/fhir",
         "PUBLIC_BASE_URL": None,
@@ -68,11 +89,15 @@ def defaults(instance_path: str) -> dict[str, t.Any]:
         "LISTS_BACKGROUND_REFRESH": True,
         #: names of gegevensdiensten the GNL does not carry (id -> Weergavenaam); the GNL wins
         "GEGEVENSDIENST_NAMES": {},
+        #: consent page: a Dutch description per gegevensdienst id, merged over DEFAULT_DESCRIPTIONS
+        "GEGEVENSDIENST_BESCHRIJVINGEN": {},
         # --- qualification / test mode: Nictiz QualificationTokens.json tokens, PUT test data, $purge
         "QUALIFICATION_MODE": False,
         # --- secrets
         "SECRET_KEY": None,
         "BSN_HMAC_KEY": None,
+        #: Fernet key (or list, current first) for the staff copy of the BSN (dvza.models.PatientBsn)
+        "BSN_ENCRYPTION_KEY": None,
         # --- return queue: consumer name -> SHA-256 of its API key (``dvza queue apikey NAME``)
         "QUEUE_API_KEYS": {},
         # --- the queue page for hospital staff: name -> Werkzeug password hash (``dvza queue user NAME``)
@@ -114,6 +139,36 @@ def _secrets(config: t.Any, instance_path: str) -> None:
             config["SECRET_KEY"] = key
     if not config.get("BSN_HMAC_KEY"):
         config["BSN_HMAC_KEY"] = config["SECRET_KEY"]
+    if not config.get("BSN_ENCRYPTION_KEY"):
+        from cryptography.fernet import Fernet
+
+        config["BSN_ENCRYPTION_KEY"] = _instance_secret(Path(instance_path) / "bsn_encryption_key",
+                                                        lambda: Fernet.generate_key().decode("ascii"))
+
+
+def _instance_secret(path: Path, make: t.Callable[[], str]) -> str:
+    """A development secret kept in the instance folder (created once, mode 0600)."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def descriptions(config: t.Mapping[str, t.Any]) -> dict[str, str]:
+    """The consent page's gegevensdienst descriptions: the defaults with the configured ones over them."""
+    merged = DEFAULT_DESCRIPTIONS | {str(k): v for k, v in config["GEGEVENSDIENST_BESCHRIJVINGEN"].items()}
+    return {k: v for k, v in merged.items() if v}
+
+
+def branding(config: t.Mapping[str, t.Any]) -> Branding:
+    """The house style of the person-facing pages from ``AANBIEDER_WEERGAVENAAM`` and ``BRAND_*``."""
+    return Branding(name=config["AANBIEDER_WEERGAVENAAM"], logo_file=config["BRAND_LOGO"] or None,
+                    colours=dict(config["BRAND_COLOURS"]), contact_url=config["BRAND_CONTACT_URL"] or None,
+                    privacy_url=config["BRAND_PRIVACY_URL"] or None)
 
 
 def validate(config: t.Mapping[str, t.Any]) -> None:
@@ -146,6 +201,32 @@ def validate(config: t.Mapping[str, t.Any]) -> None:
         raise ConfigError("LISTS_INTERVAL must be a number of seconds, at most 900 (MedMij: refresh every 15 minutes)")
     if not isinstance(config["GEGEVENSDIENST_NAMES"], dict):
         raise ConfigError("GEGEVENSDIENST_NAMES must map gegevensdienst ids to names")
+    descriptions = config["GEGEVENSDIENST_BESCHRIJVINGEN"]
+    if not isinstance(descriptions, dict) or not all(isinstance(v, str) for v in descriptions.values()):
+        raise ConfigError("GEGEVENSDIENST_BESCHRIJVINGEN must map gegevensdienst ids to Dutch descriptions")
+    if not isinstance(config["BRAND_COLOURS"], dict):
+        raise ConfigError("BRAND_COLOURS must map colour names to colours, e.g. {\"accent\": \"#0b4f8a\"}")
+    try:
+        from .identity import BsnCipher
+        from .identity import encryption_keys
+
+        keys = encryption_keys(config["BSN_ENCRYPTION_KEY"])
+        BsnCipher(keys)
+    except ValueError as exc:
+        raise ConfigError("BSN_ENCRYPTION_KEY must be a Fernet key (32 url-safe base64-encoded bytes) or a list "
+                          "of them, current key first") from exc
+    if config["BSN_HMAC_KEY"] in keys:
+        raise ConfigError("BSN_ENCRYPTION_KEY must differ from BSN_HMAC_KEY")
+    try:
+        branding(config).check()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(str(config["TIMEZONE"]))
+    except (ValueError, KeyError, OSError) as exc:
+        raise ConfigError(f"TIMEZONE {config['TIMEZONE']!r} is not a known time zone (e.g. Europe/Amsterdam)") from exc
     if config["LOG_FORMAT"] not in ("json", "console"):
         raise ConfigError("LOG_FORMAT must be json or console")
     keys = config["QUEUE_API_KEYS"]

@@ -58,6 +58,46 @@ class ListsDirectory:
         return name or self.names.get(str(dienst_id))
 
 
+class NoListsDirectory:
+    """The directory when no list source is configured: every question has the closed answer.
+
+    Loading the app without lists is normal for CLI commands, ``make conformance`` (qualification
+    tokens), ``make bench`` and the parent process of ``make run``, so nothing is said at start-up;
+    the first authorization request refused for want of an OCL says why in the log, once per process.
+    ``dvza serve`` warns at start (:func:`not_configured_warning`).
+    """
+
+    def __init__(self) -> None:
+        self.warned = False
+
+    def _refusing(self) -> None:
+        if not self.warned:
+            self.warned = True
+            log.warning(NOT_CONFIGURED + ": this authorization request is refused (the PGO is on no OCL)",
+                        extra={"list_event": "not_configured"})
+
+    def client_name(self, client_id: str) -> str | None:
+        self._refusing()
+        return None
+
+    def is_whitelisted(self, hostname: str) -> bool:
+        self._refusing()
+        return False
+
+    def dienst_name(self, dienst_id: str) -> str | None:
+        return None
+
+
+NOT_CONFIGURED = "no MedMij lists configured (DVZA_LISTS_DIR or DVZA_LISTS_<LIST>_URL)"
+
+
+def not_configured_warning(config: t.Mapping[str, t.Any]) -> str | None:
+    """What ``dvza serve`` says at start when authorization requests cannot work, or None."""
+    if urls_from_config(config) or config.get("QUALIFICATION_MODE"):
+        return None
+    return NOT_CONFIGURED + ": every authorization request will be refused"
+
+
 def urls_from_config(config: t.Mapping[str, t.Any]) -> dict[ListKind, str]:
     urls: dict[ListKind, str] = {}
     if config.get("LISTS_DIR"):
@@ -87,8 +127,7 @@ def init_app(app: Flask) -> None:
     service = service_from_config(app.config, app.instance_path)
     app.extensions["dvza.lists"] = service
     if service is None:
-        log.warning("no MedMij lists configured (DVZA_LISTS_DIR or DVZA_LISTS_<LIST>_URL): "
-                    "every authorization request will be refused", extra={"list_event": "not_configured"})
+        log.debug(NOT_CONFIGURED, extra={"list_event": "not_configured"})
         return
     service.load_cache()
     service.refresh()

@@ -1,5 +1,5 @@
-"""Tables owned by the application: the identity links and the audit log (the return queue has its own,
-``dvza.returnqueue.models``)."""
+"""Tables owned by the application: the identity links, the staff copy of the BSN (encrypted) and the audit
+log (the return queue has its own, ``dvza.returnqueue.models``)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,23 @@ class IdentityLink(AppBase):
 
     bsn_hmac: Mapped[str] = mapped_column(String(64), primary_key=True)
     patient_id: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class PatientBsn(AppBase):
+    """A patient's BSN, encrypted, for hospital staff only: the return-queue page shows it so staff can
+    match what a PGO sent with the patient in their own record (issue 17).
+
+    Encrypted with Fernet (AES-128-CBC with HMAC-SHA256, ``cryptography``) under ``BSN_ENCRYPTION_KEY``, a
+    key separate from ``BSN_HMAC_KEY`` (the lookup hash of :class:`IdentityLink`), so a leaked lookup key or
+    database alone does not reveal a BSN. A separate table (not a column of ``identity_link``) so existing
+    databases get it from ``dvza db init`` without a migration. Never in served resources, logs, audit
+    records or URLs.
+    """
+
+    __tablename__ = "patient_bsn"
+
+    patient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bsn_encrypted: Mapped[str] = mapped_column(Text)
 
 
 class AuditRecord(AppBase):

@@ -1,8 +1,10 @@
 """Readable one-line summaries of FHIR STU3 resources for people (PGO simulator, hospital queue page).
 
-Only presentation: the text comes from the resource itself (``CodeableConcept.text`` or the first
-``Coding.display``, FHIR STU3 datatypes §2.24.0.x "Using text and display"), so any patient's data
-reads the same way; nothing is looked up per code.
+Only presentation: :func:`summary` takes the text from the resource itself (``CodeableConcept.text``
+or the first ``Coding.display``, FHIR STU3 datatypes §2.24.0.x "Using text and display"), so any
+patient's data reads the same way. The one exception is :data:`ZIB_NAMES`: the Dutch zib names of the
+common measurements (zib 2017 vital signs, fhir-content.md §5.1), for hospital staff, because the
+codes' displays in the data are English LOINC names ("Blood pressure panel with all children optional").
 """
 
 from __future__ import annotations
@@ -24,6 +26,37 @@ TYPE_NAMES = {
     "DocumentManifest": "Documentenset", "Binary": "Bestand", "Task": "Taak", "Questionnaire": "Vragenlijst",
     "QuestionnaireResponse": "Antwoorden vragenlijst",
 }
+
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+#: (system, code) → Dutch zib name of a measurement or one of its parts (zib BloodPressure, BodyWeight,
+#: BodyHeight, BodyTemperature, HeartRate, PulseRate, O2Saturation, Respiration, HeadCircumference,
+#: Glucose; the codes of fhir_api.vitalsigns)
+ZIB_NAMES: dict[tuple[str, str], str] = {
+    (LOINC, "85354-9"): "Bloeddruk", (LOINC, "8480-6"): "Systolische bloeddruk",
+    (LOINC, "8462-4"): "Diastolische bloeddruk", (LOINC, "8478-0"): "Gemiddelde bloeddruk",
+    (LOINC, "29463-7"): "Lichaamsgewicht", (LOINC, "3141-9"): "Lichaamsgewicht",
+    (LOINC, "8302-2"): "Lichaamslengte", (LOINC, "8306-3"): "Lichaamslengte (liggend)",
+    (LOINC, "8308-9"): "Lichaamslengte (staand)", (LOINC, "8310-5"): "Lichaamstemperatuur",
+    (LOINC, "8867-4"): "Hartfrequentie", (LOINC, "8893-0"): "Polsfrequentie",
+    (LOINC, "59408-5"): "Zuurstofsaturatie", (LOINC, "2708-6"): "Zuurstofsaturatie",
+    (SNOMED, "422834003"): "Ademhaling", (LOINC, "9279-1"): "Ademfrequentie",
+    (LOINC, "8287-5"): "Schedelomvang", (LOINC, "39156-5"): "Body mass index",
+    (LOINC, "14760-3"): "Bloedglucose", (LOINC, "14743-9"): "Bloedglucose", (LOINC, "14770-2"): "Bloedglucose",
+    (LOINC, "15074-8"): "Bloedglucose", (LOINC, "2339-0"): "Bloedglucose",
+}
+
+
+def zib_name(value: t.Any) -> str:
+    """The Dutch zib name of a measurement's ``code`` (CodeableConcept), or "" when it is not a common one."""
+    if not isinstance(value, dict):
+        return ""
+    for coding in value.get("coding") or []:
+        name = ZIB_NAMES.get((str(coding.get("system", "")), str(coding.get("code", ""))))
+        if name:
+            return name
+    return ""
 
 
 def concept(value: t.Any) -> str:

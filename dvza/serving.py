@@ -18,6 +18,7 @@ import sys
 import typing as t
 
 import click
+from flask.cli import with_appcontext
 from gunicorn.workers.sync import SyncWorker
 
 #: TLS 1.2 suites rated "goed" by NCSC (ECDHE, AEAD); TLS 1.3 suites are all acceptable.
@@ -77,6 +78,7 @@ def gunicorn_args(*, bind: str, workers: int, certfile: str | None, keyfile: str
 
 
 @click.command("serve", help="Run the DVZA under gunicorn (production server).")
+@with_appcontext
 @click.option("--bind", default=lambda: os.environ.get("DVZA_BIND", "127.0.0.1:8080"), show_default="$DVZA_BIND")
 @click.option("--workers", type=int, default=lambda: int(os.environ.get("DVZA_WORKERS", "2")))
 @click.option("--certfile", default=lambda: os.environ.get("DVZA_TLS_CERT"), help="Server certificate (PEM).")
@@ -89,6 +91,13 @@ def serve(bind: str, workers: int, certfile: str | None, keyfile: str | None, ca
           client_cert: str) -> None:
     args = gunicorn_args(bind=bind, workers=workers, certfile=certfile, keyfile=keyfile, ca_certs=ca_certs,
                          client_cert=client_cert)
+    from flask import current_app
+
+    from .lists import not_configured_warning
+
+    warning = not_configured_warning(current_app.config)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     scheme = "https" if certfile else "http"
     click.echo(f"medmij-dvza on {scheme}://{bind}/ (FHIR base /fhir), {workers} workers", err=True)
     os.execv(sys.executable, args)

@@ -19,7 +19,11 @@ and the Whitelist. Codes are consumed atomically; a replay revokes the tokens of
 Tokens are UUIDv4, 900 s, stored hashed and bound to the certificate (``x5t#S256``).
 
 "Mijn toestemmingen" (``/oauth/toestemmingen``): the person lists and revokes consents (R2
-"Beheren toestemmingen").
+"Beheren toestemmingen"); identical consents (same PGO, gegevensdiensten and kind) are one line and
+are revoked together. Every page links to it.
+
+The pages carry the aanbieder's house style (:mod:`oauth.branding`: ``/oauth/huisstijl.css``,
+``/oauth/huisstijl/logo``) and show times in the configured zone, in Dutch (:mod:`oauth.presentation`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import hmac
 import secrets
 import typing as t
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -35,11 +40,13 @@ from authlib.common.urls import add_params_to_uri
 from flask import Blueprint
 from flask import Flask
 from flask import Response
+from flask import abort
 from flask import current_app
 from flask import g
 from flask import redirect
 from flask import render_template
 from flask import request
+from flask import send_file
 from flask import session as browser
 from flask import url_for
 from sqlalchemy import select
@@ -49,6 +56,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from . import codes
 from . import events
 from . import mtls
+from . import presentation
 from .errors import AccessDeniedError
 from .errors import InvalidClientError
 from .errors import InvalidGrantError
@@ -92,6 +100,13 @@ def services() -> OAuthServices:
 def init_app(app: Flask, oauth_services: OAuthServices) -> None:
     app.extensions[EXTENSION_KEY] = oauth_services
     app.register_blueprint(bp)
+    presentation.register(app, lambda: services().settings.timezone)
+
+    @app.context_processor
+    def _house_style() -> dict[str, t.Any]:
+        """Every page of the app (the hospital pages and the Dutch error pages too) knows the house style."""
+        settings = services().settings
+        return {"branding": settings.house_style(), "aanbieder": settings.aanbieder_weergavenaam}
 
 
 class RequestPageError(Exception):
@@ -125,15 +140,15 @@ def _flow(*statuses: str) -> AuthorizationFlow:
     flow_id = browser.get("oauth_flow")
     if not flow_id:
         raise RequestPageError("Er is geen toestemmingsverzoek bezig.",
-                               "Ga terug naar uw persoonlijke gezondheidsomgeving (PGO) en begin opnieuw.")
+                               "Ga terug naar je persoonlijke gezondheidsomgeving (PGO) en begin opnieuw.")
     flow = services().session().get(AuthorizationFlow, flow_id)
     if flow is None or aware(flow.expires_at) <= utcnow():
-        raise RequestPageError("Uw sessie is verlopen.",
-                               "Ga terug naar uw persoonlijke gezondheidsomgeving (PGO) en begin opnieuw.")
+        raise RequestPageError("Je sessie is verlopen.",
+                               "Ga terug naar je persoonlijke gezondheidsomgeving (PGO) en begin opnieuw.")
     g.oauth_flow = flow
     if statuses and flow.status not in statuses:
         raise RequestPageError("Deze stap is al gedaan.",
-                               "Ga terug naar uw persoonlijke gezondheidsomgeving (PGO) en begin zo nodig opnieuw.")
+                               "Ga terug naar je persoonlijke gezondheidsomgeving (PGO) en begin zo nodig opnieuw.")
     return flow
 
 
@@ -141,7 +156,7 @@ def _check_csrf(expected_hash: str) -> None:
     token = request.form.get("csrf_token", "")
     if not token or not hmac.compare_digest(hash_secret(token), expected_hash):
         raise RequestPageError("Dit formulier is verlopen of ongeldig.",
-                               "Ga terug naar uw persoonlijke gezondheidsomgeving (PGO) en begin opnieuw.")
+                               "Ga terug naar je persoonlijke gezondheidsomgeving (PGO) en begin opnieuw.")
 
 
 def _new_csrf(flow: AuthorizationFlow) -> str:
@@ -150,10 +165,27 @@ def _new_csrf(flow: AuthorizationFlow) -> str:
     return token
 
 
+def _ordered(diensten: t.Iterable[str]) -> list[str]:
+    return sorted(set(diensten), key=lambda x: (0, int(x), x) if x.isdigit() else (1, 0, x))
+
+
 def _names(diensten: t.Iterable[str]) -> list[str]:
     directory = services().directory
-    return [directory.dienst_name(d) or f"Gegevensdienst {d}" for d in sorted(diensten, key=lambda x: int(x)
-                                                                              if x.isdigit() else 0)]
+    return [directory.dienst_name(d) or f"Gegevensdienst {d}" for d in _ordered(diensten)]
+
+
+@dataclass(frozen=True, slots=True)
+class DienstText:
+    """A gegevensdienst as the consent page shows it: GNL name and the configured description."""
+
+    name: str
+    description: str
+
+
+def _described(diensten: t.Iterable[str]) -> list[DienstText]:
+    descriptions = services().settings.dienst_descriptions
+    return [DienstText(name, descriptions.get(d, "")) for d, name in zip(_ordered(diensten), _names(diensten),
+                                                                        strict=True)]
 
 
 def _client_name(client_id: str) -> str:
@@ -190,7 +222,7 @@ def authorize() -> Response:
                                    log=f"client_id {client_id!r} is not on the OAuth Client List")
     problem = _redirect_uri_problem(redirect_uri, client_id)
     if problem:
-        return _request_error_page("Het adres om naar uw PGO terug te gaan klopt niet.", log=problem)
+        return _request_error_page("Het adres om naar je PGO terug te gaan klopt niet.", log=problem)
     trace_problem = header_problem(params)
     flow = AuthorizationFlow(
         id=str(uuid.uuid4()), client_id=client_id, redirect_uri=redirect_uri, scope=params.get("scope", ""),
@@ -328,12 +360,22 @@ def login_finish() -> Response:
 # -------------------------------------------------------------------------------------- consent
 @bp.get("/consent")
 def consent() -> Response:
+    """The Toestemmingsverklaring (medmij-protocol.md §3.5, R2.2.4 text; Delen: Bevestigingsverklaring),
+    with what MedMij allows adding ("Het is toegestaan zinnen of elementen toe te voegen"): who is logged
+    in, what each gegevensdienst holds, the requested gegevensdiensten without data (not silently
+    dropped), how long the consent lasts, in words, and how to withdraw it."""
     flow = _flow("authenticated")
     csrf = _new_csrf(flow)
     services().session().commit()
     _event("show_consent_page", flow)
+    settings = services().settings
+    available = (flow.available or "").split()
+    missing = set(flow.requested.split()) - set(available)
     return _page("oauth/consent.html", flow=flow, csrf_token=csrf, client_name=_client_name(flow.client_id),
-                 diensten=_names((flow.available or "").split()), long_term=services().settings.long_term_consent)
+                 diensten=_described(available), missing=_names(missing), long_term=settings.long_term_consent,
+                 person=services().patient_name(flow.patient_id) if flow.patient_id else None,
+                 lifetime=presentation.duration_in_words(settings.token_lifetime),
+                 inactivity=presentation.duration_in_words(settings.long_term_inactivity))
 
 
 @bp.post("/consent")
@@ -580,8 +622,40 @@ def my_consents() -> Response:
     csrf = secrets.token_urlsafe(32)
     browser["oauth_manage_csrf"] = hash_secret(csrf)
     services().audit(event_type="oauth.consents-viewed", outcome="success", actor="person", patient_id=patient_id)
-    return _page("oauth/manage.html", consents=[(c, _names(c.gegevensdiensten.split())) for c in active],
-                 csrf_token=csrf)
+    settings = services().settings
+    return _page("oauth/manage.html", consents=_grouped(active), csrf_token=csrf,
+                 person=services().patient_name(patient_id),
+                 lifetime=presentation.duration_in_words(settings.token_lifetime),
+                 inactivity=presentation.duration_in_words(settings.long_term_inactivity))
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentLine:
+    """Identical consents (same PGO, use case, gegevensdiensten and kind) as one line of "Mijn
+    toestemmingen": a PGO that fetched four times in a quarter of an hour is one consent to the person."""
+
+    consent: Consent  # the newest; revoking it revokes the whole line
+    diensten: list[str]
+    count: int
+    first_granted: datetime
+    last_used: datetime | None
+
+
+def _line_key(consent: Consent) -> tuple[str, str, str, bool]:
+    return consent.client_id, consent.usecase, " ".join(sorted(consent.gegevensdiensten.split())), consent.long_term
+
+
+def _grouped(consents: t.Sequence[Consent]) -> list[ConsentLine]:
+    groups: dict[tuple[str, str, str, bool], list[Consent]] = {}
+    for consent in consents:  # newest first
+        groups.setdefault(_line_key(consent), []).append(consent)
+    lines = []
+    for members in groups.values():
+        used = [aware(c.last_used_at) for c in members if c.last_used_at is not None]
+        lines.append(ConsentLine(members[0], _names(members[0].gegevensdiensten.split()), len(members),
+                                 min(t.cast(datetime, aware(c.granted_at)) for c in members),
+                                 max(t.cast(list[datetime], used)) if used else None))
+    return lines
 
 
 def _consent_active(consent: Consent, now: datetime) -> bool:
@@ -613,7 +687,8 @@ def _manage_login_finish() -> Response:
         return redirect(url_for("oauth.my_consents"), code=303)
     patient_id = services().patient_for_bsn(person.bsn)
     if patient_id is None:
-        return _page("oauth/request_error.html", 404, message="Wij hebben geen toestemmingen van u gevonden.")
+        return _page("oauth/request_error.html", 404, message="We hebben geen toestemmingen van jou gevonden.",
+                     detail="Je bent bij ons niet bekend als patiënt.")
     browser["oauth_manage_patient"] = patient_id
     return redirect(url_for("oauth.my_consents"), code=303)
 
@@ -629,14 +704,19 @@ def revoke_consent(consent_id: str) -> Response:
     if consent is None or consent.patient_id != patient_id:
         raise RequestPageError("Deze toestemming bestaat niet.", "Ga terug naar het overzicht.")
     now = utcnow()
-    if consent.revoked_at is None:
-        consent.revoked_at = now
-        session.execute(update(Token).where(Token.consent_id == consent_id, Token.revoked_at.is_(None))
+    # the person saw one line for identical consents: withdrawing it withdraws all of them
+    line = [c for c in session.scalars(select(Consent).where(
+        Consent.patient_id == patient_id, Consent.client_id == consent.client_id, Consent.revoked_at.is_(None)))
+        if _line_key(c) == _line_key(consent)]
+    for member in line:
+        member.revoked_at = now
+        session.execute(update(Token).where(Token.consent_id == member.id, Token.revoked_at.is_(None))
                         .values(revoked_at=now, revoked_reason="consent_revoked")
                         .execution_options(synchronize_session=False))
-        session.commit()
+    session.commit()
+    for member in line:
         services().audit(event_type="oauth.consent-revoked", outcome="success", actor="person",
-                         patient_id=patient_id, client_id=consent.client_id, detail=f"consent {consent.id}")
+                         patient_id=patient_id, client_id=member.client_id, detail=f"consent {member.id}")
     return _page("oauth/revoked.html", client_name=consent.client_name)
 
 
@@ -645,6 +725,28 @@ def my_consents_logout() -> Response:
     for key in ("oauth_manage_patient", "oauth_manage_csrf", "oauth_login_purpose"):
         browser.pop(key, None)
     return redirect(url_for("oauth.my_consents"), code=303)
+
+
+# ---------------------------------------------------------------------------------- house style
+@bp.get("/huisstijl.css")
+def house_stylesheet() -> Response:
+    """The configured colours as CSS custom properties (no inline styles: strict CSP)."""
+    response = current_app.response_class(services().settings.house_style().stylesheet(), mimetype="text/css")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.get("/huisstijl/logo")
+def house_logo() -> Response:
+    """The configured logo file. An SVG opened on its own runs in a sandbox without scripts."""
+    style = services().settings.house_style()
+    if not style.logo_file or style.logo_type is None:
+        abort(404)
+    response = send_file(style.logo_file, mimetype=style.logo_type, max_age=3600)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 # -------------------------------------------------------------------------------- error pages

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from datetime import timedelta
 
+from .branding import Branding
 from .directory import Directory
 from .login import LoginAdapter
 
@@ -45,6 +46,15 @@ class OAuthSettings:
     client_cert_header: str = "X-SSL-Client-Cert"
     #: the token endpoint refuses clients whose certificate host is not on the Whitelist
     require_whitelist: bool = True
+    #: the time zone of every time a person sees (IANA name)
+    timezone: str = "Europe/Amsterdam"
+    #: a short Dutch description per gegevensdienst id, shown under its name on the consent page
+    dienst_descriptions: t.Mapping[str, str] = field(default_factory=dict)
+    #: house style of the pages; None: just the aanbieder's display name
+    branding: Branding | None = None
+
+    def house_style(self) -> Branding:
+        return self.branding or Branding(name=self.aanbieder_weergavenaam)
 
 
 @dataclass(slots=True)
@@ -56,3 +66,5 @@ class OAuthServices:
     patient_for_bsn: t.Callable[[str], str | None]
     available_diensten: t.Callable[[str, frozenset[str]], frozenset[str]]
     audit: t.Callable[..., None] = field(default=lambda **_: None)
+    #: the name of the patient (for "Je bent ingelogd als …"), None when unknown
+    patient_name: t.Callable[[str], str | None] = field(default=lambda _: None)

@@ -110,18 +110,21 @@ def load_cert_data(app: t.Any, *names: str) -> t.Any:
     """Load Nictiz Cert sets and the qualification tokens into the app's database."""
     import json
 
+    from dvza import identity
     from dvza.devtools import testdata
 
     needs_shared()
+    cipher = identity.cipher_from_config(app.config)
     database = app.extensions["dvza.db"]
     with app.app_context(), database.sessionmaker() as session:
         report = testdata.load(
             session, [CERT_SETS[n] for n in names], today=date.today(), bsn_key=app.config["BSN_HMAC_KEY"],
+            bsn_cipher=cipher,
             external_documents="placeholder",
         )
         testdata.import_tokens(session, json.loads(TOKENS_FILE.read_text()),
                                gegevensdiensten=list(app.config["GEGEVENSDIENSTEN"]),
-                               bsn_key=app.config["BSN_HMAC_KEY"])
+                               bsn_key=app.config["BSN_HMAC_KEY"], bsn_cipher=cipher)
     return report
 
 

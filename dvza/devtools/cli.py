@@ -13,6 +13,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from .. import identity
 from ..db import get_database
 from .shared import shared_dir
 
@@ -26,8 +27,9 @@ def testdata_group() -> None:
 @testdata_group.command("load", help="Load the fixtures of Nictiz sets (or folders of FHIR resources).")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), help="Value of T (default: today).")
-@click.option("--external-documents", type=click.Choice(["fetch", "placeholder"]), default="fetch",
-              show_default=True, help="How attachments at external URLs are imported.")
+@click.option("--external-documents", type=click.Choice(["fetch", "local", "placeholder"]), default="fetch",
+              show_default=True, help="How attachments at external URLs are imported: downloaded, a document of "
+                                      "the same set (offline), or a placeholder PDF.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any resource is refused.")
 @click.option("-v", "--verbose", is_flag=True, help="List every loaded, skipped and refused file.")
 @with_appcontext
@@ -40,6 +42,7 @@ def testdata_load(paths: tuple[Path, ...], today: t.Any, external_documents: str
         report = testdata.load(
             session, paths, today=today.date() if today else date.today(),
             local_bases=_local_bases(), bsn_key=current_app.config["BSN_HMAC_KEY"],
+            bsn_cipher=identity.cipher_from_config(current_app.config),
             external_documents=external_documents,
         )
     if verbose:
@@ -70,7 +73,8 @@ def testdata_tokens(file: Path, gegevensdiensten: str | None, scripts: tuple[str
     database = get_database(current_app)
     with database.sessionmaker() as session:
         result = testdata.import_tokens(session, entries, gegevensdiensten=diensten,
-                                        bsn_key=current_app.config["BSN_HMAC_KEY"], scripts=scripts)
+                                        bsn_key=current_app.config["BSN_HMAC_KEY"], scripts=scripts,
+                                        bsn_cipher=identity.cipher_from_config(current_app.config))
     click.echo(f"{len(result.imported)} qualification tokens imported for gegevensdiensten {','.join(diensten)}")
     if not current_app.config["QUALIFICATION_MODE"]:
         click.echo("note: they are only accepted with DVZA_QUALIFICATION_MODE=true", err=True)
@@ -113,7 +117,8 @@ def demo_prepare(ctx: click.Context, shared: Path | None) -> None:
         raise click.ClickException(f"test data not found: {missing[0]} (set DVZA_SHARED_DIR)")
     get_database(current_app).create_all()
     click.echo("database ready")
-    ctx.invoke(testdata_load, paths=tuple(sets), today=None, external_documents="fetch", strict=False,
+    # offline: a document at an external URL gets one of the set's own PDF/A files (issue 17)
+    ctx.invoke(testdata_load, paths=tuple(sets), today=None, external_documents="local", strict=False,
                verbose=False)
     ctx.invoke(testdata_tokens, file=root / "Configuration" / "QualificationTokens.json", gegevensdiensten=None,
                scripts=())
@@ -125,8 +130,6 @@ def _write_dev_login_persons(tokens_file: Path) -> None:
     instance folder): every person of the tokens file whose patient is loaded and whose BSN is
     linked, named by family name and test script."""
     from fhir_api.store import ResourceStore
-
-    from .. import identity
 
     app = current_app
     session = get_database(app).session()

@@ -13,9 +13,12 @@ several sets, or any folder of FHIR XML/JSON resources:
   compartment) in its own savepoint: a resource the server would refuse is reported and skipped,
   never stored half.
 * A DocumentReference is only stored when this server holds its document. An attachment at an
-  external URL is imported first: fetched when possible, otherwise (``external_documents=
-  "placeholder"`` or the fetch fails) replaced by a clearly labelled placeholder PDF naming the
-  original URL — so the server never sends a PGO, with its token, to a third-party host.
+  external URL is imported first, by ``external_documents``: ``local`` (what ``make run`` and
+  ``make conformance`` use, offline) copies a document of the same content type that the set itself
+  carries as a Binary (the Nictiz PDF/A set has six PDF/A files), the one whose DocumentReference
+  title is closest; ``fetch`` downloads it; ``placeholder``, or when neither works, stores a clearly
+  labelled placeholder PDF naming the original URL — so the server never sends a PGO, with its token,
+  to a third-party host.
 """
 
 from __future__ import annotations
@@ -176,6 +179,7 @@ def load(
     today: date,
     local_bases: t.Sequence[str] = (),
     bsn_key: str | None = None,
+    bsn_cipher: identity.BsnCipher | None = None,
     external_documents: str = "fetch",
     fetch: t.Callable[[str], tuple[bytes, str]] | None = None,
 ) -> LoadReport:
@@ -213,23 +217,61 @@ def load(
         try:
             with session.begin_nested():
                 if resource["resourceType"] == "DocumentReference":
-                    _import_external_documents(resource, store, report, external_documents, fetch)
+                    _import_external_documents(resource, store, report, external_documents, fetch,
+                                               local=_set_documents(batch))
                 written = store.put(resource, display_for=display_for)
                 if bsn_key and resource["resourceType"] == "Patient":
                     for bsn in written.bsns:
-                        identity.link(session, bsn_key, bsn, resource["id"])
+                        identity.link(session, bsn_key, bsn, resource["id"], bsn_cipher)
             report.loaded.append(label)
         except FhirError as exc:
             details = "; ".join(i.diagnostics for i in exc.issues[:3])
             report.refused.append((label, details or exc.diagnostics))
-            logger.warning("refused %s from %s: %s", label, path, details)
+            # reported to the caller (LoadReport.refused; the CLI prints each): information, not a warning
+            logger.debug("refused %s from %s: %s", label, path, details)
     session.commit()
     return report
 
 
+@dataclass(frozen=True, slots=True)
+class SetDocument:
+    """A document the loaded set carries itself: its Binary and the titles of what points at it."""
+
+    binary_id: str
+    content_type: str
+    content: str  # base64, as in Binary.content
+    titles: tuple[str, ...]
+
+
+def _set_documents(batch: t.Mapping[tuple[str, t.Any], dict[str, t.Any]]) -> list[SetDocument]:
+    titles: dict[str, list[str]] = {}
+    for (type_name, _), resource in batch.items():
+        if type_name != "DocumentReference":
+            continue
+        for content in resource.get("content", []):
+            attachment = content.get("attachment") or {}
+            url = str(attachment.get("url", ""))
+            if url.startswith("Binary/"):
+                titles.setdefault(url[len("Binary/"):], []).extend(
+                    str(v) for v in (attachment.get("title"), resource.get("description")) if v)
+    return [SetDocument(str(r["id"]), str(r.get("contentType", "")), str(r["content"]), tuple(titles.get(r["id"], ())))
+            for (type_name, _), r in sorted(batch.items(), key=lambda item: str(item[0][1]))
+            if type_name == "Binary" and r.get("content") and r.get("id")]
+
+
+def _closest(documents: t.Sequence[SetDocument], content_type: str, title: str) -> SetDocument | None:
+    """The set's document of this content type whose titles share most words with ``title``."""
+    words = set(re.findall(r"\w+", title.lower()))
+    candidates = [d for d in documents if d.content_type == content_type]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda d: max((len(words & set(re.findall(r"\w+", x.lower()))) for x in d.titles),
+                                             default=0))
+
+
 def _import_external_documents(
     resource: dict[str, t.Any], store: ResourceStore, report: LoadReport, mode: str,
-    fetch: t.Callable[[str], tuple[bytes, str]] | None,
+    fetch: t.Callable[[str], tuple[bytes, str]] | None, *, local: t.Sequence[SetDocument] = (),
 ) -> None:
     for content in resource.get("content", []):
         attachment = content.get("attachment") or {}
@@ -241,7 +283,13 @@ def _import_external_documents(
         owner = str(subject.get("reference") or "") if isinstance(subject, dict) else ""
         binary_id = "doc-" + hashlib.sha256(f"{owner} {url}".encode()).hexdigest()[:20]
         if store.get("Binary", binary_id) is None:
-            data, content_type, how = _obtain(url, attachment, mode, fetch)
+            own = _closest(local, attachment.get("contentType") or "application/pdf",
+                           attachment.get("title") or resource.get("description") or "") if mode == "local" else None
+            if own is not None:
+                data, content_type = base64.b64decode(own.content), own.content_type
+                how = f"copied from Binary/{own.binary_id} of the same set"
+            else:
+                data, content_type, how = _obtain(url, attachment, mode, fetch)
             store.put({
                 "resourceType": "Binary", "id": binary_id, "contentType": content_type,
                 "content": base64.b64encode(data).decode("ascii"),
@@ -318,6 +366,7 @@ def import_tokens(
     gegevensdiensten: t.Iterable[str],
     bsn_key: str,
     scripts: t.Collection[str] = (),
+    bsn_cipher: identity.BsnCipher | None = None,
 ) -> TokenImport:
     """Import QualificationTokens.json entries as qualification tokens bound to their patients,
     and link each listed BSN to its patient (by keyed hash). Commits."""
@@ -349,7 +398,7 @@ def import_tokens(
     # A person is one patient here: link a BSN only to a loaded Patient, and only if it is unambiguous.
     for bsn, patients in people.items():
         if len(patients) == 1:
-            identity.link(session, bsn_key, bsn, next(iter(patients)))
+            identity.link(session, bsn_key, bsn, next(iter(patients)), bsn_cipher)
         else:
             result.skipped.append((", ".join(sorted(patients)), "one BSN for several loaded patients: not linked"))
     session.commit()

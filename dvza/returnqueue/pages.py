@@ -6,6 +6,10 @@ behind the hospital's own single sign-on, which can set the same session key. Ev
 item and every decision goes through :class:`~dvza.returnqueue.queue.ReturnQueue`, so it is audit-logged with
 the patient it concerns (NEN 7513 §5: who looked at which patient's data, when). Forms carry a
 CSRF token; the session cookie is the app's (HttpOnly, SameSite=Lax, Secure outside development).
+
+What staff read (:mod:`dvza.returnqueue.content`): the patient by name, birth date and BSN, the PGO by
+its OCL display name, local times, measurements by their Dutch zib names, questionnaire answers as
+question → answer, and the status in words.
 """
 
 from __future__ import annotations
@@ -23,15 +27,18 @@ from flask import session
 from flask import url_for
 from werkzeug.security import check_password_hash
 
+from .. import identity
 from ..csrf import SessionCsrf
-from ..readable import summary
+from . import content
 from .queue import STATUSES
 from .queue import QueueError
 from .queue import ReturnQueue
 
-bp = Blueprint("hospital", __name__, url_prefix="/ziekenhuis", template_folder="templates")
+bp = Blueprint("hospital", __name__, url_prefix="/ziekenhuis", template_folder="templates", static_folder="static",
+               static_url_path="/static")
 
-STATUS_NAMES = {"new": "Nieuw", "claimed": "In behandeling", "accepted": "Geaccepteerd", "rejected": "Afgewezen"}
+STATUS_NAMES = {"new": "Nieuw", "claimed": "In behandeling", "accepted": "Opgenomen in dossier",
+                "rejected": "Afgewezen"}
 KIND_NAMES = {"vitalsigns": "Zelfmeting", "documents": "Document", "questionnaire-answers": "Antwoorden vragenlijst",
               "task-status": "Status vragenlijst"}
 SESSION_USER = "hospital_user"
@@ -53,7 +60,33 @@ def _page(template: str, status: int = 200, **context: t.Any) -> tuple[str, int]
     context.setdefault("user", _user())
     return render_template(template, aanbieder=current_app.config["AANBIEDER_WEERGAVENAAM"],
                            csrf_token=CSRF.token(), status_names=STATUS_NAMES, kind_names=KIND_NAMES,
-                           dienst_name=_dienst_name, **context), status
+                           dienst_name=_dienst_name, pgo_name=_pgo_name, **context), status
+
+
+def _pgo_name(client_id: str) -> str:
+    """The PGO as people know it: its ``OAuthclientOrganisatienaam`` on the OCL, else its hostname."""
+    oauth = current_app.extensions.get("oauth")
+    return (oauth.directory.client_name(client_id) if oauth is not None else None) or client_id
+
+
+def _zone() -> str:
+    return str(current_app.config["TIMEZONE"])
+
+
+def _patients(patient_ids: t.Iterable[str]) -> dict[str, content.PatientCard]:
+    cipher = identity.cipher_from_config(current_app.config)
+    with current_app.extensions["dvza.db"].sessionmaker() as session:
+        return {pid: content.patient_card(session, pid, cipher) for pid in set(patient_ids)}
+
+
+def _item_page(view: t.Any, resources: list[dict[str, t.Any]], user: str, status: int = 200,
+               **extra: t.Any) -> tuple[str, int]:
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    with current_app.extensions["dvza.db"].sessionmaker() as session:
+        shown = content.entries(session, resources, _zone(), (base.rstrip("/"),) if base else ())
+    return _page("hospital/item.html", status, item=view, entries=shown, patient=_patients([view.patient_id])[
+        view.patient_id], status_text=content.status_text(view, _zone()), mine=view.claimed_by == f"web:{user}",
+        **extra)
 
 
 def _queue_problem(error: QueueError) -> tuple[str, int]:
@@ -119,7 +152,8 @@ def items() -> t.Any:
     if status not in (None, *STATUSES):
         status = None
     found = _queue().list(status=status, limit=200)
-    return _page("hospital/items.html", items=found, status=status, counts=_queue().counts(), statuses=STATUSES)
+    return _page("hospital/items.html", items=found, status=status, counts=_queue().counts(), statuses=STATUSES,
+                 patients=_patients(i.patient_id for i in found))
 
 
 @bp.get("/wachtrij/<item_id>")
@@ -129,8 +163,7 @@ def item(item_id: str) -> t.Any:
         view, resources = _queue().get(item_id, actor=f"staff:web:{user}")
     except QueueError as error:
         return _queue_problem(error)
-    lines = [summary(r) for r in resources]
-    return _page("hospital/item.html", item=view, lines=lines, mine=view.claimed_by == f"web:{user}")
+    return _item_page(view, resources, user)
 
 
 @bp.post("/wachtrij/<item_id>")
@@ -148,8 +181,7 @@ def decide(item_id: str) -> t.Any:
             reason = request.form.get("reason", "").strip()
             if not reason:
                 view, resources = _queue().get(item_id, actor=f"staff:web:{user}")
-                return _page("hospital/item.html", 400, item=view, lines=[summary(r) for r in resources],
-                             mine=True, reason_error="Vul een reden in.")
+                return _item_page(view, resources, user, 400, reason_error="Vul een reden in.")
             _queue().reject(item_id, consumer, reason)
         elif action == "release":
             _queue().release(item_id, consumer)

@@ -3,6 +3,10 @@ names on the consent page, and list freshness in ``/readyz``."""
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
 import typing as t
 from pathlib import Path
 
@@ -98,3 +102,50 @@ def test_refresh_interval_is_at_most_fifteen_minutes(tmp_path: Path, interval: t
 
     with pytest.raises(ConfigError, match="LISTS_INTERVAL"):
         lists_app(tmp_path, LISTS_INTERVAL=interval)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_without_lists_nothing_is_said_at_start_only_at_the_first_refusal(tmp_path: Path) -> None:
+    """Issue 17: CLI commands, `make conformance` and the parent of `make run` load the app without
+    lists; a WARNING then was misleading. The first refused authorization request says why, once."""
+    handler = _Records()
+    logger = logging.getLogger("dvza.lists")
+    logger.addHandler(handler)
+    try:
+        app = lists_app(tmp_path, LOG_LEVEL="DEBUG")
+        assert [r for r in handler.records if r.levelno >= logging.WARNING] == []
+        client = app.test_client()
+        for _ in range(2):
+            page = client.get("/oauth/authorize?response_type=code&client_id=pgo.localhost&scope=umcdemo"
+                              "&redirect_uri=https%3A%2F%2Fpgo.localhost%2Fcb&state=s")
+            assert page.status_code == 400
+        warnings = [r.getMessage() for r in handler.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1 and "no MedMij lists configured" in warnings[0]
+        app.extensions["dvza.db"].dispose()
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_a_cli_command_loading_the_app_prints_no_lists_warning(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DVZA_")} | {
+        "DVZA_INSTANCE_PATH": str(tmp_path), "DVZA_LOG_FORMAT": "console"}
+    done = subprocess.run([sys.executable, "-m", "dvza.cli", "queue", "--help"], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert "WARNING" not in done.stderr and "no MedMij lists" not in done.stderr + done.stdout
+
+
+def test_serve_warns_when_authorization_cannot_work() -> None:
+    from dvza.lists import not_configured_warning
+
+    assert "every authorization request will be refused" in str(not_configured_warning({}))
+    assert not_configured_warning({"LISTS_DIR": "/srv/lists"}) is None
+    assert not_configured_warning({"LISTS_OCL_URL": "https://x/MedMij_OAuthclientlist.xml"}) is None
+    assert not_configured_warning({"QUALIFICATION_MODE": True}) is None

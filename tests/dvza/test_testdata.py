@@ -13,6 +13,7 @@ from sqlalchemy import select
 from dvza.devtools import testdata
 from fhir_api.models import ResourceRow
 from tests.support import CERT_SETS
+from tests.support import SHARED
 from tests.support import needs_shared
 
 
@@ -111,6 +112,56 @@ def test_failed_fetch_falls_back_to_a_placeholder(app: t.Any, tmp_path: t.Any) -
 
     with app.extensions["dvza.db"].sessionmaker() as session:
         report = testdata.load(session, [tmp_path], today=date.today(), fetch=fetch)
+    assert report.imported_documents == [("https://elsewhere.test/doc.pdf", "placeholder")]
+
+
+def test_local_mode_uses_the_sets_own_document_and_never_the_network(app: t.Any) -> None:
+    """Issue 17: `make run` (and `make conformance`) work offline: the Nictiz PDF/A set points two
+    DocumentReferences at a PDF on nictiz.nl; they get the set's own PDF/A instead."""
+    needs_shared()
+
+    def no_network(url: str) -> tuple[bytes, str]:
+        raise AssertionError(f"tried to download {url}")
+
+    with app.extensions["dvza.db"].sessionmaker() as session:
+        report = testdata.load(session, [CERT_SETS["pdfa"]], today=date.today(), external_documents="local",
+                               fetch=no_network)
+        rows = dict(session.execute(select(ResourceRow.logical_id, ResourceRow.json_text)).all())
+    # the one resource the server refuses on purpose: the set's DocumentReference to a Binary that does not exist
+    assert [label for label, _ in report.refused] == ["DocumentReference/pdfa-documentreference3"]
+    assert [how for _, how in report.imported_documents] == ["copied from Binary/pdfa-binary1 of the same set"]
+    reference = json.loads(rows["pdfa-documentreference4"])
+    url = reference["content"][0]["attachment"]["url"]
+    assert url.startswith("Binary/doc-")
+    copied = base64.b64decode(json.loads(rows[url.split("/")[1]])["content"])
+    original = base64.b64decode(json.loads(rows["pdfa-binary1"])["content"])
+    assert copied == original and b"pdfaid" in copied  # a real PDF/A, not the placeholder
+
+
+def test_demo_prepare_works_offline_and_warns_about_nothing(tmp_path: t.Any) -> None:
+    """`make run` prepares its data with `dvza demo prepare`: no download (every proxy unreachable) and
+    no WARNING line."""
+    import os
+    import subprocess
+    import sys
+
+    needs_shared()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DVZA_")} | {
+        "DVZA_INSTANCE_PATH": str(tmp_path), "DVZA_QUALIFICATION_MODE": "true", "DVZA_LOG_FORMAT": "console",
+        "DVZA_SHARED_DIR": str(SHARED),
+        "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
+    done = subprocess.run([sys.executable, "-m", "dvza.cli", "demo", "prepare"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "WARNING" not in done.stderr and "could not fetch" not in done.stderr, done.stderr
+    assert "copied from Binary/pdfa-binary1 of the same set" in done.stdout
+
+
+def test_local_mode_without_a_document_in_the_set_stores_a_placeholder(app: t.Any, tmp_path: t.Any) -> None:
+    (tmp_path / "a.json").write_text(json.dumps(_patient("td-1")))
+    (tmp_path / "b.json").write_text(json.dumps(_document_reference("https://elsewhere.test/doc.pdf")))
+    with app.extensions["dvza.db"].sessionmaker() as session:
+        report = testdata.load(session, [tmp_path], today=date.today(), external_documents="local")
     assert report.imported_documents == [("https://elsewhere.test/doc.pdf", "placeholder")]
 
 

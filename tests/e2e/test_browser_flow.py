@@ -110,7 +110,8 @@ def test_fetch_send_and_hospital_queue(page: t.Any, network: t.Any) -> None:
     page.get_by_label("Wachtwoord").fill(network.hospital_password())
     page.get_by_label("Wachtwoord").press("Enter")
     check_screen(page, "Ontvangen gegevens")
-    rows = page.locator("tbody tr").filter(has_text="bloeddruk").filter(has_text=network.pgo_hostname)
+    # the PGO by its OCL name (issue 17), not its hostname
+    rows = page.locator("tbody tr").filter(has_text="bloeddruk").filter(has_text=network.pgo_name)
     assert rows.count() >= 1, page.locator("main").inner_text()
     for index in range(rows.count()):  # newest first; other tests may send measurements too
         rows.nth(index).get_by_role("link").click()
@@ -135,3 +136,48 @@ def test_refusing_consent_fetches_nothing(page: t.Any, network: t.Any) -> None:
     text = page.locator("main").inner_text()
     assert "Je hebt geen toestemming gegeven" in text
     assert page.get_by_role("heading", name="Patiënt en huisarts").count() == 0
+
+
+def test_consent_page_and_my_consents_reached_by_a_link(page: t.Any, network: t.Any) -> None:
+    """Issue 17: the consent page says who is logged in, what Basisgegevens zorg holds, how long the
+    consent lasts and how to withdraw it; *Mijn toestemmingen* is reached by a link from the frontchannel's
+    start page, shows the consent in local time and withdraws it."""
+    page.goto(f"{network.pgo_url}/")
+    page.get_by_label("Basisgegevens zorg").check()
+    page.get_by_role("button", name="Gegevens ophalen").click()
+    page.wait_for_url(re.compile(re.escape(network.front_url)))
+    log_in(page, network)
+    check_screen(page, "Toestemming geven")
+    body = page.locator("main").inner_text()
+    assert "Je bent ingelogd als" in body and "XXX_Helleman" in body
+    assert "MRSA" in body and "Na 15 minuten stopt je toestemming vanzelf" in body
+    assert "Toestemmingen aanpassen" in body
+    assert page.get_by_role("link", name="Mijn toestemmingen").count() >= 1  # in the text and the footer
+    page.get_by_role("button", name="Ja, ik geef toestemming").click()
+    page.wait_for_url(re.compile(re.escape(network.pgo_url) + "/callback"))
+    assert page.get_by_role("heading", name="Patiënt en huisarts").count() == 1
+
+    # the frontchannel's own address: a Dutch start page with the link
+    page.goto(f"{network.front_url}/")
+    check_screen(page, f"Je gegevens van {network.aanbieder_weergavenaam} in je PGO")
+    link = page.locator("main").get_by_role("link", name="Mijn toestemmingen")
+    link.focus()
+    page.keyboard.press("Enter")
+    check_screen(page, "Mijn toestemmingen")
+    page.get_by_role("button", name="Inloggen met DigiD").click()
+    check_screen(page, "géén DigiD")
+    page.get_by_label("Burgerservicenummer (BSN)").fill(person(network))
+    page.get_by_role("button", name="Inloggen", exact=True).click()
+    check_screen(page, "Mijn toestemmingen")
+    overview = page.locator("main").inner_text()
+    assert network.pgo_name in overview and "Basisgegevens zorg" in overview
+    months = "januari|februari|maart|april|mei|juni|juli|augustus|september|oktober|november|december"
+    assert re.search(rf"\d{{1,2}} ({months}) \d{{4}}, \d\d:\d\d", overview), overview
+    line = page.locator("ul.consents > li").filter(has_text=network.pgo_name).filter(has_text="Basisgegevens zorg")
+    line.first.get_by_role("button", name=re.compile("Toestemming intrekken")).click()
+    check_screen(page, "Toestemming ingetrokken")
+
+    # an unknown address answers in Dutch too
+    missing = page.goto(f"{network.front_url}/bestaat-niet")
+    assert missing is not None and missing.status == 404
+    check_screen(page, "Deze pagina bestaat niet")

@@ -216,7 +216,7 @@ def test_long_term_consent_refresh_and_revocation(browser: Browser, oauth_app: t
         manage.client.post("/oauth/login/finish", data={"csrf_token": manage.csrf(login_page), "bsn": HELLEMAN_BSN})
         overview = manage.client.get("/oauth/toestemmingen")
         text = overview.get_data(as_text=True)
-        assert "Test-PGO" in text and "voor onbepaalde tijd" in text
+        assert "Test-PGO" in text and "Voor onbepaalde tijd" in text
         import re
 
         consent_id = re.search(r"/oauth/toestemmingen/([0-9a-f-]{36})/intrekken", text).group(1)
@@ -239,7 +239,7 @@ def test_my_consents_lists_active_short_consents_and_revokes(browser: Browser, o
     login_page = manage.client.post("/oauth/toestemmingen/login", data={"csrf_token": manage.csrf(start)})
     manage.client.post("/oauth/login/finish", data={"csrf_token": manage.csrf(login_page), "bsn": HELLEMAN_BSN})
     overview = manage.client.get("/oauth/toestemmingen")
-    assert "voor korte tijd" in overview.get_data(as_text=True)
+    assert "Voor één keer" in overview.get_data(as_text=True)
     forged = manage.client.post("/oauth/toestemmingen/x/intrekken", data={"csrf_token": "forged"})
     assert forged.status_code == 400
     assert browser.fhir("Patient", token).status_code == 200
