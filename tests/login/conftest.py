@@ -142,3 +142,31 @@ def person(saml_app: t.Any, digid: t.Any) -> IdpBrowser:
 
 def repo_file(*parts: str) -> Path:
     return Path(__file__).resolve().parents[2].joinpath(*parts)
+
+
+def back_link(response: t.Any) -> dict[str, str]:
+    """The failure page's way back to the PGO: the MedMij error it carries."""
+    import html
+    from urllib.parse import parse_qs
+
+    from tests.oauth.conftest import REDIRECT
+
+    body = response.get_data(as_text=True)
+    match = re.search(r'<a class="button" href="([^"]+)"', body)
+    assert match, body[:800]
+    url = html.unescape(match.group(1))
+    assert url.startswith(REDIRECT), url
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def assert_failure_page(response: t.Any, *texts: str, unavailable: bool = False) -> None:
+    """A clear Dutch page for the person; the PGO gets ``unauthorized_client`` with its ``state``."""
+    body = response.get_data(as_text=True)
+    assert response.status_code == 401, body[:500]
+    assert '<html lang="nl">' in body and body.count("<h1>") == 1 and "Inloggen is niet gelukt" in body
+    for text in texts:
+        assert text in body, body
+    params = back_link(response)
+    assert params["error"] == "unauthorized_client" and params["state"] == "st-123"
+    expected = "The identity provider is not available." if unavailable else "The person could not be authenticated."
+    assert params["error_description"] == expected
