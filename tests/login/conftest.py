@@ -170,3 +170,137 @@ def assert_failure_page(response: t.Any, *texts: str, unavailable: bool = False)
     assert params["error"] == "unauthorized_client" and params["state"] == "st-123"
     expected = "The identity provider is not available." if unavailable else "The person could not be authenticated."
     assert params["error_description"] == expected
+
+
+# ------------------------------------------------------------------------------------------ OIDC
+OIDC_CLIENT_ID = "dvza-test"
+OIDC_REDIRECT_URI = "https://localhost/oauth/login/finish"
+OP_DIR = Path(__file__).resolve().parents[1] / "idp" / "oidc"
+
+
+class LocalOp:
+    """The ``oidc-provider`` process (tests/idp/oidc/op.mjs) and its test controls."""
+
+    def __init__(self, root: Path, pki: t.Any):
+        from joserfc.jwk import RSAKey
+
+        self.root, self.pki = root, pki
+        self.port = free_port()
+        self.issuer = f"https://localhost:{self.port}"
+        client_key = RSAKey.generate_key(2048, private=True)
+        self.client_key_file = root / "client-key.pem"
+        self.client_key_file.write_bytes(client_key.as_pem(private=True))
+        public = client_key.as_dict(private=False) | {"kid": "dvza-test-1", "use": "sig", "alg": "RS256"}
+        self.config_file = root / "op.json"
+        self.config_file.write_text(__import__("json").dumps({
+            "port": self.port, "issuer": self.issuer, "tls_cert": str(pki.server_cert), "tls_key": str(pki.server_key),
+            "client": {"client_id": OIDC_CLIENT_ID, "redirect_uri": OIDC_REDIRECT_URI, "jwk": public}}))
+        self.process: t.Any = None
+
+    def start(self) -> None:
+        import subprocess
+        import time
+
+        self.process = subprocess.Popen(["node", "op.mjs", str(self.config_file)], cwd=OP_DIR,
+                                        stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("the test OP stopped")
+            try:
+                if requests.get(f"{self.issuer}/.well-known/openid-configuration", verify=str(self.pki.ca_cert),
+                                timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the test OP did not come up")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def control(self, **values: t.Any) -> dict[str, t.Any]:
+        answer = requests.post(f"{self.issuer}/_test/control", data=values, verify=str(self.pki.ca_cert), timeout=5)
+        assert answer.ok, answer.text
+        return t.cast(dict[str, t.Any], answer.json())
+
+
+@pytest.fixture(scope="session")
+def oidc_op(login_pki: t.Any, tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[LocalOp]:
+    import shutil
+
+    if shutil.which("node") is None or not (OP_DIR / "node_modules" / "oidc-provider").is_dir():
+        pytest.skip("node or the npm package oidc-provider is missing (bash .ci/login-idps.sh installs it)")
+    op = LocalOp(tmp_path_factory.mktemp("op"), login_pki)
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+
+
+def oidc_config(op: LocalOp, **overrides: t.Any) -> dict[str, t.Any]:
+    return {"LOGIN_ADAPTER": "oidc", "OIDC_ISSUER": op.issuer, "OIDC_CLIENT_ID": OIDC_CLIENT_ID,
+            "OIDC_REDIRECT_URI": OIDC_REDIRECT_URI, "OIDC_PRIVATE_KEY": str(op.client_key_file),
+            "OIDC_CA_BUNDLE": str(op.pki.ca_cert), "OIDC_TIMEOUT": 5,
+            "OIDC_ACR_VALUES": "urn:oasis:names:tc:SAML:2.0:ac:classes:Smartcard"} | overrides
+
+
+@pytest.fixture(scope="module")
+def oidc_app(databases: t.Any, tmp_path_factory: pytest.TempPathFactory, oidc_op: LocalOp) -> t.Iterator[t.Any]:
+    app = make_app(databases, tmp_path_factory, QUALIFICATION_MODE=False, FRONTCHANNEL_SECURE_COOKIES=False,
+                   **oidc_config(oidc_op))
+    load_cert_data(app, "bgz", "pdfa")
+    app.extensions["oauth"].directory = StaticDirectory(**DIRECTORY)
+    yield app
+    app.extensions["dvza.db"].dispose()
+
+
+class OpBrowser(Browser):
+    """The test client for the DVZA plus a ``requests`` session (with cookies) for the OP."""
+
+    def __init__(self, app: t.Any, op: LocalOp):
+        super().__init__(app)
+        self.op = op
+        self.web = requests.Session()
+        self.web.trust_env = False
+        self.web.verify = str(op.pki.ca_cert)
+
+    def to_op(self, landing: t.Any) -> str:
+        """Landing page → authorization request → the OP's login page; returns that page's URL."""
+        sent = self.client.post("/oauth/login", data={"csrf_token": self.csrf(landing)})
+        assert sent.status_code in (302, 303), sent.get_data(as_text=True)[:500]
+        location = sent.headers["Location"]
+        assert location.startswith(self.op.issuer + "/auth?"), location
+        page = self.web.get(location, timeout=10)
+        assert page.status_code == 200 and "/interaction/" in page.url, page.text[:500]
+        return str(page.url)
+
+    def at_op(self, page_url: str, *, bsn: str = HELLEMAN_BSN, level: str = "substantieel",
+              action: str = "login") -> str:
+        """Answer the OP's page; follow the OP's redirects until it sends the browser back to us."""
+        answer = self.web.post(page_url, data={"bsn": bsn, "level": level, "action": action}, allow_redirects=False,
+                               timeout=10)
+        for _ in range(10):
+            location = answer.headers.get("Location", "")
+            assert answer.status_code in (302, 303), answer.text[:500]
+            if location.startswith(OIDC_REDIRECT_URI):
+                return location
+            answer = self.web.get(location if location.startswith("http") else self.op.issuer + location,
+                                  allow_redirects=False, timeout=10)
+        raise AssertionError("the OP did not send the browser back")
+
+    def back_at_rp(self, url: str) -> t.Any:
+        parts = urlsplit(url)
+        assert parts.path == "/oauth/login/finish", url
+        return self.client.get(f"{parts.path}?{parts.query}")
+
+    def login_via_op(self, landing: t.Any, **answer: t.Any) -> t.Any:
+        return self.back_at_rp(self.at_op(self.to_op(landing), **answer))
+
+
+@pytest.fixture()
+def oidc_person(oidc_app: t.Any, oidc_op: LocalOp) -> OpBrowser:
+    return OpBrowser(oidc_app, oidc_op)

@@ -151,7 +151,8 @@ def test_sp_metadata_is_published(person: IdpBrowser) -> None:
     assert response.status_code == 200 and response.mimetype == "application/samlmetadata+xml"
     body = response.get_data(as_text=True)
     assert 'entityID="https://localhost/oauth/saml/metadata"' in body
-    assert "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact" in body and "https://localhost/oauth/login/finish" in body
+    assert "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact" in body
+    assert "https://localhost/oauth/login/finish" in body
     assert 'AuthnRequestsSigned="true"' in body and "X509Certificate" in body
 
 
