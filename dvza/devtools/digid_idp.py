@@ -85,7 +85,9 @@ class DigidIdp:
 
     @property
     def back_url(self) -> str:
-        return f"https://{self.hostname}:{self.back_port}"
+        # server to server: an address the DVZA's processes resolve without help (the browser-facing
+        # name *.localhost needs dvza.pgo.localnames in Python); the TLS certificate names it too
+        return f"https://127.0.0.1:{self.back_port}"
 
     @property
     def idp_metadata(self) -> Path:

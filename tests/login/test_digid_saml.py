@@ -161,7 +161,7 @@ def backchannel_down_app(databases: t.Any, tmp_path_factory: pytest.TempPathFact
                          login_pki: t.Any) -> t.Iterator[t.Any]:
     """DigiD's metadata with its ArtifactResolutionService on a port where nothing listens."""
     metadata = Path(tmp_path_factory.mktemp("down")) / "idp-metadata.xml"
-    metadata.write_text(digid.idp_metadata.read_text().replace(digid.back_url, f"https://{digid.hostname}:{free_port()}"))
+    metadata.write_text(digid.idp_metadata.read_text().replace(digid.back_url, f"https://127.0.0.1:{free_port()}"))
     app = make_app(databases, tmp_path_factory, QUALIFICATION_MODE=False, FRONTCHANNEL_SECURE_COOKIES=False,
                    **saml_config(digid, login_pki, SAML_IDP_METADATA=str(metadata), SAML_TIMEOUT=2))
     load_cert_data(app, "bgz")
