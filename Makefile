@@ -25,6 +25,7 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	bash .ci/browser.sh
+	bash .ci/login-idps.sh
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -q
 	@if [ -n "$$DVZA_TEST_POSTGRES_URL" ]; then $(MAKE) --no-print-directory test-postgres; \

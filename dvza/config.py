@@ -8,6 +8,7 @@ Environment values are parsed as JSON when they look like JSON (Flask ``from_pre
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import typing as t
 from pathlib import Path
@@ -71,6 +72,34 @@ def defaults(instance_path: str) -> dict[str, t.Any]:
         "LONG_TERM_CONSENT": False,
         "LOGIN_ADAPTER": "development",
         "DEV_LOGIN_PERSONS": [],
+        # --- DigiD over SAML (LOGIN_ADAPTER=digid-saml; oauth/login_saml.py)
+        "SAML_SP_ENTITY_ID": None,
+        "SAML_SP_BASE_URL": None,
+        "SAML_SP_KEY": None,
+        "SAML_SP_CERT": None,
+        "SAML_IDP_METADATA": None,
+        "SAML_TLS_CERT": None,
+        "SAML_TLS_KEY": None,
+        "SAML_TLS_CA": None,
+        "SAML_MIN_LEVEL": "substantieel",
+        "SAML_TIMEOUT": 10,
+        "SAML_CLOCK_SKEW": 60,
+        # --- an OpenID Connect broker in front of DigiD (LOGIN_ADAPTER=oidc; oauth/login_oidc.py)
+        "OIDC_ISSUER": None,
+        "OIDC_CLIENT_ID": None,
+        "OIDC_REDIRECT_URI": None,
+        "OIDC_CLIENT_AUTH": "private_key_jwt",
+        "OIDC_PRIVATE_KEY": None,
+        "OIDC_TLS_CERT": None,
+        "OIDC_TLS_KEY": None,
+        "OIDC_CA_BUNDLE": None,
+        "OIDC_SCOPE": "openid",
+        "OIDC_BSN_CLAIM": "bsn",
+        "OIDC_ACR_LEVELS": {},
+        "OIDC_ACR_VALUES": None,
+        "OIDC_MIN_LEVEL": "substantieel",
+        "OIDC_TIMEOUT": 10,
+        "OIDC_CLOCK_SKEW": 60,
         "FRONTCHANNEL_SECURE_COOKIES": True,
         "PUBLIC_HOSTNAME": "localhost",
         "REQUIRE_WHITELIST": True,
@@ -239,3 +268,95 @@ def validate(config: t.Mapping[str, t.Any]) -> None:
         raise ConfigError("TRUSTED_PROXIES must be a JSON list of addresses or networks")
     if not str(config["DATABASE_URL"]).startswith(("sqlite", "postgresql")):
         raise ConfigError("DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
+    _validate_login(config)
+
+
+#: the built-in login adapters (``LOGIN_ADAPTER``); ``package.module:factory`` names any other
+LOGIN_ADAPTERS = ("development", "digid-saml", "oidc")
+LEVELS = ("basis", "midden", "substantieel", "hoog")
+
+
+def login_adapter_names(config: t.Mapping[str, t.Any]) -> list[str]:
+    """``LOGIN_ADAPTER`` as a list: one name, or several separated by commas (the person chooses;
+    meant for development, e.g. ``development,digid-saml`` in ``make run``)."""
+    value = config["LOGIN_ADAPTER"]
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError("LOGIN_ADAPTER must be development, digid-saml, oidc or package.module:factory")
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _validate_login(config: t.Mapping[str, t.Any]) -> None:
+    names = login_adapter_names(config)
+    for name in names:
+        if name not in LOGIN_ADAPTERS and not re.fullmatch(r"[\w.]+:\w+", name):
+            raise ConfigError(f"LOGIN_ADAPTER: {name!r} is not development, digid-saml, oidc or package.module:factory")
+    if len(set(names)) != len(names):
+        raise ConfigError("LOGIN_ADAPTER names an adapter twice")
+    if "digid-saml" in names:
+        _validate_saml(config)
+    if "oidc" in names:
+        _validate_oidc(config)
+
+
+def _need_file(config: t.Mapping[str, t.Any], key: str, *, required: bool = True) -> None:
+    value = config[key]
+    if value in (None, ""):
+        if required:
+            raise ConfigError(f"{key} is required for this LOGIN_ADAPTER (a path to a PEM or XML file)")
+        return
+    if not isinstance(value, str) or not Path(value).is_file():
+        raise ConfigError(f"{key} must be the path of a readable file; {value!r} is not")
+
+
+def _need_https(config: t.Mapping[str, t.Any], key: str) -> None:
+    value = config[key]
+    if not isinstance(value, str) or not value.startswith("https://") or len(value) <= len("https://"):
+        raise ConfigError(f"{key} must be an https:// URL")
+
+
+def _need_seconds(config: t.Mapping[str, t.Any], key: str, low: int, high: int) -> None:
+    value = config[key]
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{key} must be a number of seconds between {low} and {high}")
+
+
+def _validate_saml(config: t.Mapping[str, t.Any]) -> None:
+    if not isinstance(config["SAML_SP_ENTITY_ID"], str) or not config["SAML_SP_ENTITY_ID"].strip():
+        raise ConfigError("SAML_SP_ENTITY_ID is required for LOGIN_ADAPTER=digid-saml (our entity ID at Logius)")
+    _need_https(config, "SAML_SP_BASE_URL")
+    for key in ("SAML_SP_KEY", "SAML_SP_CERT", "SAML_IDP_METADATA", "SAML_TLS_CERT", "SAML_TLS_KEY"):
+        _need_file(config, key)
+    _need_file(config, "SAML_TLS_CA", required=False)
+    if config["SAML_MIN_LEVEL"] not in LEVELS:
+        raise ConfigError(f"SAML_MIN_LEVEL must be one of {', '.join(LEVELS)}")
+    _need_seconds(config, "SAML_TIMEOUT", 1, 60)
+    _need_seconds(config, "SAML_CLOCK_SKEW", 0, 300)
+
+
+def _validate_oidc(config: t.Mapping[str, t.Any]) -> None:
+    _need_https(config, "OIDC_ISSUER")
+    _need_https(config, "OIDC_REDIRECT_URI")
+    if not isinstance(config["OIDC_CLIENT_ID"], str) or not config["OIDC_CLIENT_ID"].strip():
+        raise ConfigError("OIDC_CLIENT_ID is required for LOGIN_ADAPTER=oidc")
+    method = config["OIDC_CLIENT_AUTH"]
+    if method == "private_key_jwt":
+        _need_file(config, "OIDC_PRIVATE_KEY")
+    elif method == "tls_client_auth":
+        _need_file(config, "OIDC_TLS_CERT")
+        _need_file(config, "OIDC_TLS_KEY")
+    else:
+        raise ConfigError("OIDC_CLIENT_AUTH must be private_key_jwt or tls_client_auth")
+    _need_file(config, "OIDC_CA_BUNDLE", required=False)
+    if not isinstance(config["OIDC_SCOPE"], str) or "openid" not in config["OIDC_SCOPE"].split():
+        raise ConfigError("OIDC_SCOPE must contain openid")
+    if not isinstance(config["OIDC_BSN_CLAIM"], str) or not config["OIDC_BSN_CLAIM"]:
+        raise ConfigError("OIDC_BSN_CLAIM must name the ID token claim that holds the BSN")
+    levels = config["OIDC_ACR_LEVELS"]
+    if not isinstance(levels, dict) or any(v not in LEVELS for v in levels.values()):
+        raise ConfigError(f"OIDC_ACR_LEVELS must map acr values to levels ({', '.join(LEVELS)})")
+    if config["OIDC_ACR_VALUES"] is not None and not isinstance(config["OIDC_ACR_VALUES"], str):
+        raise ConfigError("OIDC_ACR_VALUES must be a space-separated string of acr values")
+    if config["OIDC_MIN_LEVEL"] not in LEVELS:
+        raise ConfigError(f"OIDC_MIN_LEVEL must be one of {', '.join(LEVELS)}")
+    _need_seconds(config, "OIDC_TIMEOUT", 1, 60)
+    _need_seconds(config, "OIDC_CLOCK_SKEW", 0, 300)

@@ -31,6 +31,10 @@ class LoginFailed(Exception):
     """The identity provider could not establish who the person is (event receive_authentication_error)."""
 
 
+class LoginUnavailable(LoginFailed):
+    """The identity provider could not be reached or answered with a server error (try again later)."""
+
+
 class LoginAdapter(t.Protocol):
     name: str
 

@@ -123,3 +123,21 @@ class Consent(OAuthBase):
     granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginState(OAuthBase):
+    """What a login adapter must remember between sending the person to the identity provider and
+    the browser coming back (SAML: the AuthnRequest ID; OIDC: nonce and PKCE verifier).
+
+    Kept server-side, keyed by the SHA-256 of a random handle that travels as ``RelayState``/``state``
+    and is also held in the signed session cookie; taken at most once, so a replayed response finds
+    nothing (SAML Bindings §3.4.3, §3.6.5.2; OpenID Connect Core §3.1.2.1 ``state``/``nonce``).
+    Never holds a BSN."""
+
+    __tablename__ = "oauth_login_state"
+
+    handle_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: the adapter that wrote it (``digid-saml``, ``oidc``): one adapter never takes another's state
+    adapter: Mapped[str] = mapped_column(String(32))
+    data: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -68,6 +68,7 @@ from .errors import UnsupportedResponseTypeError
 from .headers import header_problem
 from .login import LoginCancelled
 from .login import LoginFailed
+from .login import LoginUnavailable
 from .models import AuthorizationFlow
 from .models import Consent
 from .models import Token
@@ -107,6 +108,10 @@ def init_app(app: Flask, oauth_services: OAuthServices) -> None:
         """Every page of the app (the hospital pages and the Dutch error pages too) knows the house style."""
         settings = services().settings
         return {"branding": settings.house_style(), "aanbieder": settings.aanbieder_weergavenaam}
+    # an identity-provider adapter may publish its own endpoints (SAML SP metadata)
+    adapter_routes = getattr(oauth_services.login, "blueprint", None)
+    if adapter_routes is not None:
+        app.register_blueprint(adapter_routes)
 
 
 class RequestPageError(Exception):
@@ -125,7 +130,7 @@ def _event(event_type: str, flow: AuthorizationFlow | None = None, **sections: t
                 trace_id=flow.request_id if flow else request.args.get("MedMij-Request-ID"), **sections)
 
 
-def _redirect_error(flow: AuthorizationFlow, error: OAuth2Error) -> Response:
+def _error_uri(flow: AuthorizationFlow, error: OAuth2Error) -> str:
     """RFC 6749 §4.1.2.1 error response to the (validated) redirect URI, with ``state``."""
     params = [("error", error.error)]
     if error.description:
@@ -133,7 +138,11 @@ def _redirect_error(flow: AuthorizationFlow, error: OAuth2Error) -> Response:
     if flow.state is not None:
         params.append(("state", flow.state))
     _event("send_authorization_request_error", flow, error={"code": error.error, "description": error.description})
-    return redirect(add_params_to_uri(flow.redirect_uri, params), code=302)
+    return add_params_to_uri(flow.redirect_uri, params)
+
+
+def _redirect_error(flow: AuthorizationFlow, error: OAuth2Error) -> Response:
+    return redirect(_error_uri(flow, error), code=302)
 
 
 def _flow(*statuses: str) -> AuthorizationFlow:
@@ -317,7 +326,10 @@ def login() -> Response:
     services().session().commit()
     browser["oauth_login_purpose"] = "authorize"
     _event("send_authentication_request", flow)
-    return services().login.start(csrf_token=csrf, finish_url=url_for("oauth.login_finish"))
+    try:
+        return services().login.start(csrf_token=csrf, finish_url=url_for("oauth.login_finish"))
+    except LoginFailed as exc:  # e.g. the identity provider cannot be reached before the person leaves
+        return _login_failed(flow, exc)
 
 
 @bp.route("/login/finish", methods=["GET", "POST"])
@@ -335,10 +347,7 @@ def login_finish() -> Response:
         _event("receive_authorization_cancellation", flow)
         return _redirect_error(flow, AccessDeniedError(AUTHORIZATION_DENIED))
     except LoginFailed as exc:
-        flow.status = "failed"
-        services().session().commit()
-        _event("receive_authentication_error", flow, error={"code": "other", "description": str(exc)})
-        return _redirect_error(flow, UnauthorizedClientError("The person could not be authenticated."))
+        return _login_failed(flow, exc)
     _event("receive_authentication_response", flow)
     patient_id = services().patient_for_bsn(person.bsn)
     requested = frozenset(flow.requested.split())
@@ -355,6 +364,27 @@ def login_finish() -> Response:
     flow.status = "authenticated"
     services().session().commit()
     return redirect(url_for("oauth.consent"), code=303)
+
+
+def _login_failed(flow: AuthorizationFlow, exc: LoginFailed) -> Response:
+    """The identity of the person could not be established (R1 exception table "Verzamelen 2"):
+    the flow ends, the person reads why in Dutch, and the way back takes the MedMij error to the PGO
+    (``unauthorized_client``, RFC 6749 §4.1.2.1, with a fixed description saying where it failed:
+    MedMij "Duiding van fouten")."""
+    flow.status = "failed"
+    services().session().commit()
+    browser.pop("oauth_flow", None)
+    unavailable = isinstance(exc, LoginUnavailable)
+    _event("receive_authentication_error", flow,
+           error={"code": "temporarily_unavailable" if unavailable else "other", "description": str(exc)})
+    services().audit(event_type="oauth.login-failed", outcome="failure", actor="person", client_id=flow.client_id,
+                     correlation_id=flow.correlation_id, request_id=flow.request_id,
+                     detail=f"{services().login.name}: {exc}")
+    description = ("The identity provider is not available." if unavailable
+                   else "The person could not be authenticated.")
+    back = _error_uri(flow, UnauthorizedClientError(description))
+    return _page("oauth/login_failed.html", 401, message=str(exc) or "We weten niet zeker wie je bent.",
+                 unavailable=unavailable, back=back, client_name=_client_name(flow.client_id))
 
 
 # -------------------------------------------------------------------------------------- consent

@@ -152,12 +152,16 @@ def _write_dev_login_persons(tokens_file: Path) -> None:
 @click.option("--front-port", type=int, default=8443, show_default=True)
 @click.option("--back-port", type=int, default=9443, show_default=True)
 @click.option("--pgo-port", type=int, default=8444, show_default=True)
+@click.option("--digid-port", type=int, default=8445, show_default=True, help="Local DigiD-like SAML IdP: login page.")
+@click.option("--digid-back-port", type=int, default=9445, show_default=True,
+              help="Local DigiD-like SAML IdP: SOAP backchannel (mutual TLS).")
 @click.option("--shared", type=click.Path(path_type=Path), default=None, help="Default: $DVZA_SHARED_DIR.")
-def demo_run(front_port: int, back_port: int, pgo_port: int, shared: Path | None) -> None:
+def demo_run(front_port: int, back_port: int, pgo_port: int, digid_port: int, digid_back_port: int,
+             shared: Path | None) -> None:
     from .devnet import DevNetwork
 
     network = DevNetwork(Path(current_app.instance_path), front_port=front_port, back_port=back_port,
-                         pgo_port=pgo_port)
+                         pgo_port=pgo_port, digid_port=digid_port, digid_back_port=digid_back_port)
     network.prepare(shared=shared or shared_dir())
     network.start()
     click.echo(network.banner())

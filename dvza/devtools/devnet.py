@@ -50,6 +50,9 @@ class DevNetwork:
     front_port: int = 8443
     back_port: int = 9443
     pgo_port: int = 8444
+    #: the local DigiD-like SAML IdP (``devnet_digid``): login page and SOAP backchannel (mutual TLS)
+    digid_port: int = 8445
+    digid_back_port: int = 9445
     pgo_hostname: str = "pgo.localhost"
     pgo_name: str = "Demo-PGO"
     aanbieder_naam: str = "umcdemo@medmij"
@@ -59,6 +62,7 @@ class DevNetwork:
     extra_clients: tuple[str, ...] = ()
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    digid: t.Any = field(default=None, init=False)
     #: the development PKI (``certs.DevPki``), set by :meth:`prepare`
     pki: t.Any = field(default=None, init=False)
 
@@ -133,6 +137,9 @@ class DevNetwork:
         if load_data:
             env = self.dvza_env() | ({"DVZA_SHARED_DIR": str(shared)} if shared else {})
             subprocess.run([sys.executable, "-m", "dvza.cli", "demo", "prepare"], env=env, check=True)
+        from . import devnet_digid
+
+        devnet_digid.prepare(self)
 
     def hospital_password(self) -> str:
         return (self.root / "hospital-password").read_text().strip()
@@ -163,6 +170,10 @@ class DevNetwork:
         persons = self.dev_persons()
         if persons:
             env["DVZA_DEV_LOGIN_PERSONS"] = json.dumps(persons)
+        if (self.root / "digid" / "idp-metadata.xml").exists():
+            from . import devnet_digid
+
+            env.update(devnet_digid.saml_env(self))
         env.update(self.extra_env)
         return env
 
@@ -191,7 +202,10 @@ class DevNetwork:
         return process
 
     def start(self) -> None:
+        from . import devnet_digid
+
         localnames.install()
+        self.digid = devnet_digid.start(self)
         dvza_env = self.dvza_env()
         self._gunicorn("dvza:create_app()", self.front_port, dvza_env, client_cert="none", workers=self.workers,
                        name="dvza-front")
@@ -222,6 +236,8 @@ class DevNetwork:
                 time.sleep(0.2)
 
     def stop(self) -> None:
+        if self.digid is not None:
+            self.digid.stop()
         for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -255,6 +271,8 @@ class DevNetwork:
             f"  PGO simulator (open this):   {self.pgo_url}/",
             f"  DVZA frontchannel:           {self.front_url}/oauth/authorize",
             f"  DVZA backchannel (mTLS):     {self.back_url}/oauth/token, {self.fhir_base}",
+            f"  Local DigiD (SAML, test):    https://digid.localhost:{self.digid_port}/saml/idp/metadata"
+            "  (choose 'DigiD via SAML' at the DVZA's login)",
             f"  Hospital queue page:         {self.front_url}/ziekenhuis/wachtrij"
             f"  (name {HOSPITAL_USER}, password {self.hospital_password()})",
             f"  Development CA (trust it or accept the warning): {self.pki.ca_cert}",

@@ -57,6 +57,11 @@ def authorize_with_dev_login(authorize_url: str, *, bsn: str, grant: bool = True
     login = follow(browser.post(action, data=fields, allow_redirects=False))
     if isinstance(login, dict):
         return login
+    if b'name="adapter"' in login.content:  # a choice of logins (make run): take the development login
+        action, fields = _form(login, containing="adapter")
+        login = follow(browser.post(action, data=fields | {"adapter": "development"}, allow_redirects=False))
+        if isinstance(login, dict):
+            return login
     action, fields = _form(login)
     consent = follow(browser.post(action, data=fields | {"bsn": bsn}, allow_redirects=False))
     if isinstance(consent, dict):

@@ -33,6 +33,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[t.Any]:
 
     root = tmp_path_factory.mktemp("devnet")
     net = DevNetwork(root, front_port=free_port(), back_port=free_port(), pgo_port=free_port(), workers=1,
+                     digid_port=free_port(), digid_back_port=free_port(),
                      extra_clients=(STRANGER,),
                      extra_env={"DVZA_LOG_LEVEL": "WARNING", "DVZA_DATABASE_URL": f"sqlite:///{root / 'e2e.db'}"})
     net.prepare(shared=Path(os.environ["DVZA_SHARED_DIR"]) if os.environ.get("DVZA_SHARED_DIR") else None)

@@ -66,6 +66,9 @@ def log_in(page: t.Any, network: t.Any) -> None:
     login = page.get_by_role("button", name="Inloggen met DigiD")
     login.focus()
     page.keyboard.press("Enter")
+    # make run offers the development login and the local DigiD (SAML): choose the former
+    check_screen(page, "Kies hoe je inlogt")
+    page.get_by_role("button", name=re.compile("Ontwikkel-login")).click()
     check_screen(page, "géén DigiD")
     page.get_by_label("Burgerservicenummer (BSN)").fill(person(network))
     page.get_by_role("button", name="Inloggen", exact=True).click()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 import typing as t
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -136,7 +140,12 @@ def test_login_problems(browser: Browser) -> None:
     landing = browser.authorize()
     page = browser.client.post("/oauth/login", data={"csrf_token": browser.csrf(landing)})
     failed = browser.client.post("/oauth/login/finish", data={"csrf_token": browser.csrf(page), "bsn": "123456789"})
-    assert redirect_params(failed)["error"] == "unauthorized_client"
+    # a Dutch page tells the person why; its way back takes the MedMij error to the PGO
+    assert failed.status_code == 401 and "Inloggen is niet gelukt" in failed.get_data(as_text=True)
+    back = re.search(r'href="(https://[^"]+)"', failed.get_data(as_text=True))
+    assert back and back.group(1).startswith(REDIRECT)
+    back_params = parse_qs(urlsplit(html.unescape(back.group(1))).query)
+    assert back_params["error"] == ["unauthorized_client"] and back_params["state"] == ["st-123"]
     landing = browser.authorize()
     page = browser.client.post("/oauth/login", data={"csrf_token": browser.csrf(landing)})
     cancelled = browser.client.post("/oauth/login/finish", data={"csrf_token": browser.csrf(page), "cancel": "1"})

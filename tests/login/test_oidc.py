@@ -1,0 +1,113 @@
+"""An OpenID Connect broker in front of DigiD (``LOGIN_ADAPTER=oidc``) against a real, certified
+OpenID Provider process (the npm package ``oidc-provider``, tests/idp/oidc/op.mjs): authorization
+code + PKCE, private_key_jwt, ID token checks with JWKS key rotation, BSN from a claim, level from
+``acr``; and the failure paths — bad signature, replayed answer, expired ID token, level too low,
+cancel, provider down — each a Dutch page for the person and the MedMij error for the PGO.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+import pytest
+
+from oauth.directory import StaticDirectory
+from tests.login.conftest import DIRECTORY
+from tests.login.conftest import LocalOp
+from tests.login.conftest import OpBrowser
+from tests.login.conftest import assert_failure_page
+from tests.login.conftest import free_port
+from tests.login.conftest import oidc_config
+from tests.oauth.conftest import HELLEMAN_BSN
+from tests.oauth.conftest import redirect_params
+from tests.support import load_cert_data
+from tests.support import make_app
+
+
+def no_consent_possible(person: OpBrowser) -> None:
+    assert person.client.get("/oauth/consent").status_code == 400
+
+
+def test_login_consent_and_token(oidc_person: OpBrowser, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    landing = oidc_person.authorize()
+    sent = oidc_person.client.post("/oauth/login", data={"csrf_token": oidc_person.csrf(landing)})
+    query = parse_qs(urlsplit(sent.headers["Location"]).query)
+    assert query["code_challenge_method"] == ["S256"] and query["nonce"] and query["state"]
+    assert query["response_type"] == ["code"] and "code_verifier" not in query
+    page = oidc_person.web.get(sent.headers["Location"], timeout=10).url
+    back = oidc_person.at_op(page)
+    assert HELLEMAN_BSN not in back
+    after = oidc_person.back_at_rp(back)
+    assert after.status_code == 303 and after.headers["Location"].endswith("/oauth/consent"), after.get_data(True)
+    code = redirect_params(oidc_person.consent())["code"]
+    token = oidc_person.token(code)
+    assert token.status_code == 200
+    assert "XXX_Helleman" in oidc_person.fhir("Patient", token.get_json()["access_token"]).get_data(as_text=True)
+    assert all(HELLEMAN_BSN not in str(record.__dict__) for record in caplog.records)
+    # the replayed answer (same code and state) finds no login state
+    oidc_person.authorize()
+    assert_failure_page(oidc_person.back_at_rp(back), "verlopen of al gebruikt")
+
+
+def test_signing_key_rotation(oidc_person: OpBrowser, oidc_op: LocalOp) -> None:
+    assert oidc_person.login_via_op(oidc_person.authorize()).status_code == 303  # JWKS now cached
+    oidc_op.control(rotate="1")
+    after = oidc_person.login_via_op(oidc_person.authorize())
+    assert after.status_code == 303, after.get_data(as_text=True)
+
+
+def test_bad_signature(oidc_person: OpBrowser, oidc_op: LocalOp) -> None:
+    # a new signing key whose published JWKS entry (same kid) is another key: the signature cannot verify
+    oidc_op.control(rotate="1", jwks="mismatch")
+    try:
+        response = oidc_person.login_via_op(oidc_person.authorize())
+    finally:
+        oidc_op.control(rotate="1", jwks="normal")  # a fresh kid: the adapter fetches the right JWKS
+    assert_failure_page(response, "niet bevestigd wie je bent")
+    no_consent_possible(oidc_person)
+
+
+def test_expired_id_token(oidc_person: OpBrowser, oidc_op: LocalOp) -> None:
+    page = oidc_person.to_op(oidc_person.authorize())
+    back = oidc_person.at_op(page)
+    oidc_op.control(clock_offset="-7200")  # the provider's clock is two hours behind: exp has passed
+    try:
+        response = oidc_person.back_at_rp(back)
+    finally:
+        oidc_op.control(clock_offset="0")
+    assert_failure_page(response, "niet bevestigd wie je bent")
+
+
+def test_level_too_low(oidc_person: OpBrowser) -> None:
+    response = oidc_person.login_via_op(oidc_person.authorize(), level="midden")
+    assert_failure_page(response, "DigiD Midden", "minimaal DigiD Substantieel")
+    no_consent_possible(oidc_person)
+
+
+def test_cancel(oidc_person: OpBrowser) -> None:
+    response = oidc_person.login_via_op(oidc_person.authorize(state="weg"), action="cancel")
+    assert redirect_params(response) == {"error": "access_denied", "error_description": "Authorization denied.",
+                                         "state": "weg"}
+
+
+def test_answer_in_another_browser(oidc_person: OpBrowser, oidc_app: t.Any, oidc_op: LocalOp) -> None:
+    back = oidc_person.at_op(oidc_person.to_op(oidc_person.authorize()))
+    victim = OpBrowser(oidc_app, oidc_op)
+    victim.authorize()
+    assert_failure_page(victim.back_at_rp(back), "verlopen of al gebruikt")
+
+
+def test_provider_down(databases: t.Any, tmp_path_factory: pytest.TempPathFactory, oidc_op: LocalOp) -> None:
+    app = make_app(databases, tmp_path_factory, QUALIFICATION_MODE=False, FRONTCHANNEL_SECURE_COOKIES=False,
+                   **oidc_config(oidc_op, OIDC_ISSUER=f"https://localhost:{free_port()}", OIDC_TIMEOUT=2))
+    load_cert_data(app, "bgz")
+    app.extensions["oauth"].directory = StaticDirectory(**DIRECTORY)
+    person = OpBrowser(app, oidc_op)
+    landing = person.authorize()
+    response = person.client.post("/oauth/login", data={"csrf_token": person.csrf(landing)})
+    assert_failure_page(response, "niet bereikbaar", unavailable=True)
+    app.extensions["dvza.db"].dispose()
