@@ -20,6 +20,11 @@ Tokens are UUIDv4, 900 s, stored hashed and bound to the certificate (``x5t#S256
 
 "Mijn toestemmingen" (``/oauth/toestemmingen``): the person lists and revokes consents (R2
 "Beheren toestemmingen").
+
+Every answer is ``Cache-Control: no-store`` (RFC 6749 §5.1 for the token endpoint; the redirects carry
+codes and the pages personal data). After a person authenticates, the browser session gets a new id
+when the app's session interface can do that (``regenerate``, OWASP session fixation); logging out of
+*Mijn toestemmingen* ends the whole session.
 """
 
 from __future__ import annotations
@@ -90,6 +95,26 @@ def services() -> OAuthServices:
 def init_app(app: Flask, oauth_services: OAuthServices) -> None:
     app.extensions[EXTENSION_KEY] = oauth_services
     app.register_blueprint(bp)
+
+    @app.context_processor
+    def _development_login() -> dict[str, t.Any]:
+        """Every page of the app says so when the person's login is the development stand-in."""
+        return {"development_login": getattr(oauth_services.login, "name", "") == "development"}
+
+    @app.after_request
+    def _no_store(response: Response) -> Response:
+        """No answer under ``/oauth`` is cached (its own 404s included), only the stylesheet may be."""
+        if request.path.startswith(bp.url_prefix + "/") and request.endpoint != "oauth.static":
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _renew_session_id() -> None:
+    """A new session id after authentication (OWASP Session Management: renew the id on any privilege
+    change). The app's session interface does it if it can; Flask's signed-cookie sessions have no id."""
+    regenerate = getattr(current_app.session_interface, "regenerate", None)
+    if regenerate is not None:
+        regenerate(browser)
 
 
 class RequestPageError(Exception):
@@ -316,6 +341,7 @@ def login_finish() -> Response:
     flow.available = " ".join(sorted(available))
     flow.status = "authenticated"
     services().session().commit()
+    _renew_session_id()
     return redirect(url_for("oauth.consent"), code=303)
 
 
@@ -378,6 +404,9 @@ def token() -> Response:
                 trace_id=request_id, request={"id": request_id, "method": "POST", "client_id": client_id,
                                               "grant_type": params.get("grant_type")})
     try:
+        repeated = _repeated_parameter()
+        if repeated:
+            raise InvalidRequestError(f"Parameter {repeated} is included more than once (RFC 6749 section 3.2)")
         certificate = _authenticate_client(client_id)
         grant_type = params.get("grant_type")
         if grant_type == "authorization_code":
@@ -406,6 +435,15 @@ def token() -> Response:
     response.headers["Cache-Control"] = "no-store"  # RFC 6749 §5.1
     response.headers["Pragma"] = "no-cache"
     return response
+
+
+def _repeated_parameter() -> str | None:
+    """RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once" — also not
+    once in the query string and once in the body. The first repeated name, or None."""
+    for name, values in [*request.args.lists(), *request.form.lists()]:
+        if len(values) > 1 or (name in request.args and name in request.form):
+            return str(name)
+    return None
 
 
 def _authenticate_client(client_id: str) -> t.Any:
@@ -572,6 +610,7 @@ def _manage_login_finish() -> Response:
     if patient_id is None:
         return _page("oauth/request_error.html", 404, message="Wij hebben geen toestemmingen van u gevonden.")
     browser["oauth_manage_patient"] = patient_id
+    _renew_session_id()
     return redirect(url_for("oauth.my_consents"), code=303)
 
 
@@ -599,8 +638,9 @@ def revoke_consent(consent_id: str) -> Response:
 
 @bp.post("/toestemmingen/uitloggen")
 def my_consents_logout() -> Response:
-    for key in ("oauth_manage_patient", "oauth_manage_csrf", "oauth_login_purpose"):
-        browser.pop(key, None)
+    """Logging out ends the session itself: with server-side sessions its row is deleted, so a copy of
+    the cookie opens nothing any more."""
+    browser.clear()
     return redirect(url_for("oauth.my_consents"), code=303)
 
 
