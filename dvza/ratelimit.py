@@ -62,6 +62,8 @@ class DatabaseStorage(Storage):
     STORAGE_SCHEME: t.ClassVar[list[str]] = [SCHEME]  # type: ignore[misc]
     #: expired rows are deleted at most this often (seconds, per process)
     cleanup_interval = 300.0
+    #: wall-clock seconds, as the ``limits`` storages count (a test can replace it)
+    clock: t.Callable[[], float] = staticmethod(time.time)  # type: ignore[assignment]
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, *, database: Database,
                  **options: t.Any) -> None:
@@ -79,7 +81,7 @@ class DatabaseStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         """Add ``amount`` to the key's window (a new window when the old one has ended); the new count."""
-        now = time.time()
+        now = self.clock()
         table = RateLimitCounter.__table__
         ended = table.c.expires_at <= now
         statement = (
@@ -99,7 +101,7 @@ class DatabaseStorage(Storage):
         with self.database.engine.connect() as connection:
             row = connection.execute(select(RateLimitCounter.count, RateLimitCounter.expires_at)
                                      .where(RateLimitCounter.key_hash == _digest(key))).first()
-        if row is None or row.expires_at <= time.time():
+        if row is None or row.expires_at <= self.clock():
             return None
         return int(row.count), float(row.expires_at)
 
@@ -109,7 +111,7 @@ class DatabaseStorage(Storage):
 
     def get_expiry(self, key: str) -> float:
         row = self._row(key)
-        return row[1] if row else time.time()
+        return row[1] if row else self.clock()
 
     def check(self) -> bool:
         try:

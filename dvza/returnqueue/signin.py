@@ -10,7 +10,9 @@ check, and throttling of failed attempts.
   Attacks"): ``SIGN_IN_LIMIT_PER_ACCOUNT`` per typed name and ``SIGN_IN_LIMIT_PER_ADDRESS`` per client
   address, counted only for refused attempts (``deduct_when``: answer 401), in storage every worker
   and host shares (``RATE_LIMIT_STORAGE_URI``, or the database: :mod:`dvza.ratelimit`). Over a limit,
-  even the right password is refused (429) until the window ends.
+  even the right password is refused (429) until the window ends. Counting after the answer (the only
+  way to count refusals alone) means attempts already in flight when the limit is reached still get
+  their answer: at most one per gunicorn worker, as sync workers serve one request at a time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import collections
 import functools
 import secrets
+import time
 import typing as t
 
 from flask import Flask
@@ -100,8 +103,6 @@ def _refused(response: Response) -> bool:
 
 def retry_after() -> int:
     """Seconds until the breached limit's window ends (for ``Retry-After``)."""
-    import time
-
     limiter: Limiter | None = current_app.extensions.get(LIMITER_KEY)
     current = limiter.current_limit if limiter is not None else None
     if current is None:

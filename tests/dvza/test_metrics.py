@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.security import generate_password_hash
 
 from dvza.pgo.content import blood_pressure_bundle
+from tests.support import REPO
 from tests.support import load_cert_data
 from tests.support import make_app
 from tests.support import submit_headers
@@ -131,7 +132,7 @@ def test_the_scrape_adds_up_every_worker(tmp_path: Path, monkeypatch: pytest.Mon
     for _ in range(2):  # two "workers"
         subprocess.run([sys.executable, "-c", code], check=True, env={"PROMETHEUS_MULTIPROC_DIR": str(folder),
                                                                       "PATH": "/usr/bin:/bin",
-                                                                      "PYTHONPATH": str(Path.cwd())})
+                                                                      "PYTHONPATH": str(REPO)})
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
 
     class NoApp:

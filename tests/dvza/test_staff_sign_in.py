@@ -122,6 +122,46 @@ def test_a_configured_storage_is_used(databases: t.Any, tmp_path_factory: t.Any)
         app.extensions["dvza.db"].dispose()
 
 
+def test_the_database_counter_is_atomic_under_concurrency(sapp: t.Any) -> None:
+    """Many workers counting the same key at once lose no count (INSERT … ON CONFLICT DO UPDATE)."""
+    import threading
+
+    from dvza.ratelimit import DatabaseStorage
+
+    storages = [DatabaseStorage(database=sapp.extensions["dvza.db"]) for _ in range(6)]
+    start = threading.Barrier(len(storages))
+    counts: list[int] = []
+
+    def hammer(storage: DatabaseStorage) -> None:
+        start.wait()
+        for _ in range(10):
+            counts.append(storage.incr("account:anna", 900))
+
+    threads = [threading.Thread(target=hammer, args=(s,)) for s in storages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert storages[0].get("account:anna") == 60
+    assert sorted(counts) == list(range(1, 61))  # every increment saw its own, unique count
+    storages[0].clear("account:anna")
+    assert storages[0].get("account:anna") == 0
+
+
+def test_a_window_that_ended_starts_again(sapp: t.Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from dvza import ratelimit
+
+    storage = ratelimit.DatabaseStorage(database=sapp.extensions["dvza.db"])
+    now = time.time()
+    monkeypatch.setattr(storage, "clock", lambda: now)
+    assert [storage.incr("k", 60) for _ in range(3)] == [1, 2, 3]
+    assert storage.get_expiry("k") == now + 60
+    monkeypatch.setattr(storage, "clock", lambda: now + 61)
+    assert storage.get("k") == 0 and storage.incr("k", 60) == 1 and storage.get_expiry("k") == now + 121
+
+
 @pytest.mark.parametrize("setting", ["SIGN_IN_LIMIT_PER_ACCOUNT", "SIGN_IN_LIMIT_PER_ADDRESS"])
 def test_a_bad_limit_stops_the_start(databases: t.Any, tmp_path_factory: t.Any, setting: str) -> None:
     from dvza.config import ConfigError
