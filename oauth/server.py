@@ -61,6 +61,7 @@ from .errors import OAuth2Error
 from .errors import UnauthorizedClientError
 from .errors import UnsupportedGrantTypeError
 from .errors import UnsupportedResponseTypeError
+from .login import DevelopmentLogin
 from .login import LoginCancelled
 from .login import LoginFailed
 from .models import AuthorizationFlow
@@ -99,7 +100,7 @@ def init_app(app: Flask, oauth_services: OAuthServices) -> None:
     @app.context_processor
     def _development_login() -> dict[str, t.Any]:
         """Every page of the app says so when the person's login is the development stand-in."""
-        return {"development_login": getattr(oauth_services.login, "name", "") == "development"}
+        return {"development_login": isinstance(oauth_services.login, DevelopmentLogin)}
 
     @app.after_request
     def _no_store(response: Response) -> Response:
