@@ -39,6 +39,7 @@ test-postgres: $(STAMP)
 # development PKI and the PGO simulator. It prints the URL to open.
 run: export DVZA_INSTANCE_PATH ?= $(CURDIR)/var
 run: export DVZA_QUALIFICATION_MODE ?= true
+run: export DVZA_DEVELOPMENT_LOGIN ?= true
 run: export DVZA_LOG_FORMAT ?= console
 run: $(STAMP)
 	$(BIN)/dvza demo run

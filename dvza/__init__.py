@@ -25,8 +25,11 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from . import health
     from . import lists
     from . import logging as dvza_logging
+    from . import metrics
     from . import pages
     from . import schema
+    from . import security
+    from . import sessions
     from .access import TokenAccessResolver
     from .audit import AuditLog
     from .returnqueue import api as queue_api
@@ -45,8 +48,11 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     db.init_app(app, database)
     if app.config.get("DB_AUTO_CREATE", True):
         database.create_all()
+    metrics.init_app(app)
+    security.init_app(app)
+    sessions.init_app(app, database)
 
-    audit = AuditLog(database)
+    audit = AuditLog(database, bsn_key=app.config["BSN_HMAC_KEY"])
     app.extensions["dvza.audit"] = audit
     return_queue = ReturnQueue(database, audit)
     resolver = TokenAccessResolver(

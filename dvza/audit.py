@@ -4,6 +4,9 @@ Records go to the append-only ``audit_event`` table (committed independently of 
 a failed or rolled-back request is still logged) and, as JSON lines, to the ``dvza.audit`` logger
 (and ``AUDIT_LOG_FILE`` when configured) for shipping to a SIEM. If the record cannot be written
 the FHIR response is withheld (see ``fhir_api.api``): no unlogged access (NEN 7513).
+
+The free-text fields a client or person can fill (actor, query, resource ids, detail) pass
+:func:`dvza.redaction.redact` first: a BSN someone sent is stored as a keyed reference, never as is.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from sqlalchemy.orm import Session
 from fhir_api.services import AccessEvent
 
 from .models import AuditRecord
+from .redaction import audit_reference
+from .redaction import redact
 
 if t.TYPE_CHECKING:
     from .db import Database
@@ -27,9 +32,14 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger("dvza.audit")
 
 
+#: fields whose text may come from outside (a PGO's query, a typed name): BSNs are replaced in these
+REDACTED_FIELDS = ("actor", "query", "resource_ids", "detail")
+
+
 class AuditLog:
-    def __init__(self, database: Database):
+    def __init__(self, database: Database, *, bsn_key: str):
         self.database = database
+        self._reference = audit_reference(bsn_key)
 
     def record(self, event: AccessEvent) -> None:
         """Store a FHIR access event (``fhir_api.services.AuditSink``)."""
@@ -63,6 +73,10 @@ class AuditLog:
         audit write fail); the request itself refuses such values with its protocol's error.
         """
         now = datetime.now(UTC)
+        actor = redact(actor, self._reference)
+        for name in REDACTED_FIELDS[1:]:
+            if isinstance(fields.get(name), str):
+                fields[name] = redact(fields[name], self._reference)
         values = _clipped({"event_type": event_type, "outcome": outcome, "actor": actor, **fields})
         record = AuditRecord(occurred_at=now, **values)
         payload = {"occurred_at": now.isoformat(), **{k: v for k, v in values.items() if v is not None}}

@@ -70,7 +70,11 @@ def defaults(instance_path: str) -> dict[str, t.Any]:
         "CODE_LIFETIME": 900,
         "ACCESS_TOKEN_LIFETIME": 900,
         "LONG_TERM_CONSENT": False,
-        "LOGIN_ADAPTER": "development",
+        #: the person's login (DigiD): ``digid-saml``, ``oidc`` or ``package.module:factory``; unset means the
+        #: development stand-in, which is refused unless QUALIFICATION_MODE or DEVELOPMENT_LOGIN is on
+        "LOGIN_ADAPTER": None,
+        #: allow the development stand-in login (not DigiD) outside qualification mode: development machines only
+        "DEVELOPMENT_LOGIN": False,
         "DEV_LOGIN_PERSONS": [],
         # --- DigiD over SAML (LOGIN_ADAPTER=digid-saml; oauth/login_saml.py)
         "SAML_SP_ENTITY_ID": None,
@@ -131,6 +135,18 @@ def defaults(instance_path: str) -> dict[str, t.Any]:
         "QUEUE_API_KEYS": {},
         # --- the queue page for hospital staff: name -> Werkzeug password hash (``dvza queue user NAME``)
         "HOSPITAL_USERS": {},
+        # --- browser sessions (dvza/sessions.py): server-side, ended by logout, idle timeout and absolute lifetime
+        "SESSION_IDLE_TIMEOUT": 15 * 60,
+        "SESSION_ABSOLUTE_LIFETIME": 8 * 60 * 60,
+        # --- staff sign-in throttling (dvza/returnqueue/signin.py): failed attempts per account and per address
+        "SIGN_IN_LIMIT_PER_ACCOUNT": "5 per 15 minutes",
+        "SIGN_IN_LIMIT_PER_ADDRESS": "20 per 15 minutes",
+        #: where the counters live: empty = the app's database; ``redis://host:6379/0`` with the ``redis`` extra
+        "RATE_LIMIT_STORAGE_URI": None,
+        # --- operations: /readyz details for callers with this key (SHA-256 hex of it), /metrics on the internal bind
+        "READYZ_KEY_SHA256": None,
+        #: HSTS on answers over TLS that the app ends itself (a proxy sets its own); 0 switches it off
+        "HSTS_MAX_AGE": 365 * 24 * 60 * 60,
         # --- logging
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
@@ -150,6 +166,8 @@ def load(app_config: t.Any, instance_path: str, overrides: t.Mapping[str, t.Any]
         app_config.from_mapping(overrides)
     _secrets(app_config, instance_path)
     validate(app_config)
+    if not app_config["LOGIN_ADAPTER"]:
+        app_config["LOGIN_ADAPTER"] = "development"  # validate() allowed it: qualification or development mode
 
 
 def _secrets(config: t.Any, instance_path: str) -> None:
@@ -268,7 +286,52 @@ def validate(config: t.Mapping[str, t.Any]) -> None:
         raise ConfigError("TRUSTED_PROXIES must be a JSON list of addresses or networks")
     if not str(config["DATABASE_URL"]).startswith(("sqlite", "postgresql")):
         raise ConfigError("DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
+    for key in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_LIFETIME"):
+        if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 60:
+            raise ConfigError(f"{key} must be a number of seconds, at least 60")
+    if config["SESSION_IDLE_TIMEOUT"] > config["SESSION_ABSOLUTE_LIFETIME"]:
+        raise ConfigError("SESSION_IDLE_TIMEOUT may not exceed SESSION_ABSOLUTE_LIFETIME")
+    for key in ("SIGN_IN_LIMIT_PER_ACCOUNT", "SIGN_IN_LIMIT_PER_ADDRESS"):
+        _rate_limit(key, config[key])
+    digest = config["READYZ_KEY_SHA256"]
+    if digest is not None and (not isinstance(digest, str) or len(digest) != 64):
+        raise ConfigError("READYZ_KEY_SHA256 must be the SHA-256 hex digest of the readiness key")
+    if not isinstance(config["HSTS_MAX_AGE"], int) or config["HSTS_MAX_AGE"] < 0:
+        raise ConfigError("HSTS_MAX_AGE must be a number of seconds (0: no HSTS header)")
+    _login(config)
     _validate_login(config)
+
+
+def _rate_limit(key: str, value: t.Any) -> None:
+    from limits import parse_many
+
+    try:
+        if not isinstance(value, str) or not parse_many(value):
+            raise ValueError(value)
+    except ValueError:
+        raise ConfigError(f"{key} must be a rate limit such as '5 per 15 minutes'") from None
+
+
+def _login(config: t.Mapping[str, t.Any]) -> None:
+    """Secure by default: the development stand-in login (a BSN typed into a page) only when asked for.
+
+    A real login (DigiD through SAML or an OIDC broker) is required unless ``QUALIFICATION_MODE`` (the
+    Nictiz qualification set-up) or ``DEVELOPMENT_LOGIN`` (a developer's machine) is switched on.
+    """
+    if not isinstance(config["DEVELOPMENT_LOGIN"], bool):
+        raise ConfigError("DEVELOPMENT_LOGIN must be true or false")
+    adapter = config["LOGIN_ADAPTER"]
+    if adapter is not None and not isinstance(adapter, str):
+        raise ConfigError("LOGIN_ADAPTER must be a name such as digid-saml, oidc or package.module:factory")
+    allowed = bool(config["QUALIFICATION_MODE"]) or config["DEVELOPMENT_LOGIN"]
+    names = [part.strip() for part in (adapter or "").split(",") if part.strip()]
+    if (not names or "development" in names) and not allowed:
+        raise ConfigError(
+            "LOGIN_ADAPTER must name a real login (digid-saml, oidc or package.module:factory): "
+            + ("it is not set" if not names else "'development' is the stand-in login, not DigiD")
+            + ". The development login is only available with DVZA_DEVELOPMENT_LOGIN=true (development machines) "
+            "or DVZA_QUALIFICATION_MODE=true"
+        )
 
 
 #: the built-in login adapters (``LOGIN_ADAPTER``); ``package.module:factory`` names any other
@@ -286,6 +349,8 @@ def login_adapter_names(config: t.Mapping[str, t.Any]) -> list[str]:
 
 
 def _validate_login(config: t.Mapping[str, t.Any]) -> None:
+    if not config["LOGIN_ADAPTER"]:
+        return  # unset: the development login, when _login allowed it
     names = login_adapter_names(config)
     for name in names:
         if name not in LOGIN_ADAPTERS and not re.fullmatch(r"[\w.]+:\w+", name):

@@ -1,11 +1,17 @@
 """gunicorn settings of ``dvza serve`` (Warehouse's production settings, design-references.md §4.3).
 
-Bind address, workers and TLS files come from the command line / ``DVZA_*`` variables.
+Bind address, workers and TLS files come from the command line / ``DVZA_*`` variables. Loading this
+module prepares prometheus-client's multiprocess folder before the app is imported (preload), and the
+access log masks BSNs.
 """
 
+from dvza.serving import prepare_metrics_dir
+from dvza.serving import remove_metrics_dir
 from dvza.serving import tls_context
+from dvza.serving import worker_exited
 
 worker_class = "dvza.serving.PeerCertificateWorker"
+logger_class = "dvza.serving.RedactingLogger"
 preload_app = True
 max_requests = 2048
 max_requests_jitter = 128
@@ -15,3 +21,13 @@ accesslog = "-"
 errorlog = "-"
 control_socket_disable = True
 ssl_context = tls_context
+
+_metrics_dir = prepare_metrics_dir()
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    worker_exited(worker.pid)
+
+
+def on_exit(server):  # type: ignore[no-untyped-def]
+    remove_metrics_dir(_metrics_dir)

@@ -1,5 +1,9 @@
 """Structured logs (Warehouse style, design-references.md §4.3): one JSON object per line in
-production, readable lines in development. ``extra=`` fields are kept as JSON fields."""
+production, readable lines in development. ``extra=`` fields are kept as JSON fields.
+
+Every line passes :func:`dvza.redaction.redact` as it is formatted: no BSN in any log line, whichever
+logger wrote it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import logging
 import sys
 from datetime import UTC
 from datetime import datetime
+
+from .redaction import redact
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -25,13 +31,20 @@ class JsonFormatter(logging.Formatter):
                 payload[key] = value
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, ensure_ascii=False, default=str)
+        return redact(json.dumps(payload, ensure_ascii=False, default=str))
+
+
+class ConsoleFormatter(logging.Formatter):
+    """Readable lines for development, BSNs masked like the JSON lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def configure(fmt: str = "json", level: str = "INFO", audit_file: str | None = None) -> None:
     """Set up the ``dvza``, ``oauth``, ``fhir_api`` and ``medmij_lists`` loggers (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
+    handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.set_name("dvza")
     handler.setLevel(level)

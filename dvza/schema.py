@@ -1,6 +1,7 @@
 """Every table of the product, by the package that owns it: the resource server's (``fhir_api.models``),
-the authorization server's (``oauth.models``), the application's (``dvza.models``) and the return
-queue's (``dvza.returnqueue.models``)."""
+the authorization server's (``oauth.models``), the application's (``dvza.models``, the browser sessions
+of ``dvza.sessions``, the rate-limit counters of ``dvza.ratelimit``) and the return queue's
+(``dvza.returnqueue.models``)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ def metadatas() -> list[t.Any]:
     from fhir_api.models import FhirBase
     from oauth.models import OAuthBase
 
+    from . import ratelimit
+    from . import sessions
     from .models import AppBase
     from .returnqueue import models as queue_models
 
-    assert queue_models.QueueItem.__table__.metadata is AppBase.metadata
+    for table in (queue_models.QueueItem, sessions.BrowserSession, ratelimit.RateLimitCounter):
+        assert table.__table__.metadata is AppBase.metadata
     return [FhirBase.metadata, OAuthBase.metadata, AppBase.metadata]

@@ -8,18 +8,33 @@
   for the backchannel, a required client certificate. Gunicorn does not hand the peer certificate
   to the application (benoitc/gunicorn #1930), so :class:`PeerCertificateWorker` puts it in the
   WSGI environ as ``dvza.peer_certificate`` (PEM); a client cannot set that key through headers.
+* An internal bind (``--internal-bind``, ``DVZA_INTERNAL_BIND``) for operators: the same workers
+  listen there too, and the worker marks requests that came in on it (``dvza.internal`` in the WSGI
+  environ, :mod:`dvza.internal`); only those get ``/metrics`` and the details of ``/readyz``.
+* Metrics: prometheus-client's multiprocess mode (every worker writes its counters to files in
+  ``PROMETHEUS_MULTIPROC_DIR``; a scrape adds them up). :func:`prepare_metrics_dir` runs when the
+  gunicorn settings load, before the app (and so ``prometheus_client``) is imported.
+* The access log masks BSNs (:class:`RedactingLogger`, :func:`dvza.redaction.redact`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import ssl
 import sys
+import tempfile
 import typing as t
+from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
+from gunicorn.glogging import Logger
+from gunicorn.util import parse_address
 from gunicorn.workers.sync import SyncWorker
+
+from .internal import ENVIRON_KEY
+from .redaction import redact
 
 #: TLS 1.2 suites rated "goed" by NCSC (ECDHE, AEAD); TLS 1.3 suites are all acceptable.
 TLS12_CIPHERS = ":".join([
@@ -29,30 +44,87 @@ TLS12_CIPHERS = ":".join([
 ])
 
 
+#: environment variable naming the internal bind (set by ``dvza serve --internal-bind``)
+INTERNAL_BIND_ENV = "DVZA_INTERNAL_BIND"
+
+
+def internal_address() -> t.Any:
+    """The internal bind as gunicorn parses it (``(host, port)`` or a unix socket path), or None."""
+    bind = os.environ.get(INTERNAL_BIND_ENV)
+    return parse_address(bind) if bind else None
+
+
 class PeerCertificateWorker(SyncWorker):
-    """A sync worker that exposes the TLS client certificate to the app (one request at a time)."""
+    """A sync worker that exposes the TLS client certificate to the app (one request at a time) and
+    marks the requests that came in on the internal bind."""
 
     _peer_der: bytes | None = None
+    _internal: bool = False
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
         app = self.wsgi
         worker = self
+        internal = internal_address()
 
         def with_peer_certificate(environ: dict[str, t.Any], start_response: t.Any) -> t.Any:
             environ.pop("dvza.peer_certificate", None)
+            environ.pop(ENVIRON_KEY, None)
             if worker._peer_der:
                 environ["dvza.peer_certificate"] = ssl.DER_cert_to_PEM_cert(worker._peer_der)
+            if worker._internal:
+                environ[ENVIRON_KEY] = True
             return app(environ, start_response)
 
         self.wsgi = with_peer_certificate
+        self._internal_address = internal
 
     def handle_request(self, listener: t.Any, req: t.Any, client: t.Any, addr: t.Any) -> t.Any:
         self._peer_der = client.getpeercert(binary_form=True) if isinstance(client, ssl.SSLSocket) else None
+        internal = getattr(self, "_internal_address", None)
+        self._internal = internal is not None and getattr(listener, "cfg_addr", None) == internal
         try:
             return super().handle_request(listener, req, client, addr)
         finally:
             self._peer_der = None
+            self._internal = False
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger with BSNs masked in every access-log field (request line, path, query, headers)."""
+
+    def atoms(self, resp: t.Any, req: t.Any, environ: t.Any, request_time: t.Any) -> dict[str, t.Any]:
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {key: redact(value) if isinstance(value, str) else value for key, value in atoms.items()}
+
+
+def prepare_metrics_dir() -> str | None:
+    """Set up prometheus-client's multiprocess mode for a gunicorn run: an operator's
+    ``PROMETHEUS_MULTIPROC_DIR`` is emptied (the client's rule: wipe it between runs); without one a
+    fresh temporary folder is made and returned (removed again by :func:`remove_metrics_dir`)."""
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured:
+        folder = Path(configured)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        return None
+    made = tempfile.mkdtemp(prefix="dvza-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made
+
+
+def remove_metrics_dir(path: str | None) -> None:
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def worker_exited(pid: int) -> None:
+    """gunicorn ``child_exit``: a dead worker's live gauges no longer count (multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
 
 
 def tls_context(config: t.Any, default_factory: t.Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
@@ -66,9 +138,12 @@ def tls_context(config: t.Any, default_factory: t.Callable[[], ssl.SSLContext]) 
 
 
 def gunicorn_args(*, bind: str, workers: int, certfile: str | None, keyfile: str | None,
-                  ca_certs: str | None, client_cert: str, app: str = "dvza:create_app()") -> list[str]:
+                  ca_certs: str | None, client_cert: str, app: str = "dvza:create_app()",
+                  internal_bind: str | None = None) -> list[str]:
     args = [sys.executable, "-m", "gunicorn", "--config", "python:dvza.gunicorn_conf", "--bind", bind,
             "--workers", str(workers)]
+    if internal_bind:
+        args += ["--bind", internal_bind]
     if certfile:
         args += ["--certfile", certfile, "--keyfile", keyfile or certfile]
         if ca_certs:
@@ -87,10 +162,19 @@ def gunicorn_args(*, bind: str, workers: int, certfile: str | None, keyfile: str
               help="CA bundle that client certificates must chain to.")
 @click.option("--client-cert", type=click.Choice(["none", "optional", "required"]),
               default=lambda: os.environ.get("DVZA_TLS_CLIENT_CERT", "none"))
+@click.option("--internal-bind", default=lambda: os.environ.get(INTERNAL_BIND_ENV) or None,
+              show_default="$DVZA_INTERNAL_BIND",
+              help="A second address for operators only: /metrics and the details of /readyz.")
 def serve(bind: str, workers: int, certfile: str | None, keyfile: str | None, ca_certs: str | None,
-          client_cert: str) -> None:
+          client_cert: str, internal_bind: str | None) -> None:
+    if internal_bind and parse_address(internal_bind) == parse_address(bind):
+        raise click.BadParameter("the internal bind must differ from --bind", param_hint="--internal-bind")
     args = gunicorn_args(bind=bind, workers=workers, certfile=certfile, keyfile=keyfile, ca_certs=ca_certs,
-                         client_cert=client_cert)
+                         client_cert=client_cert, internal_bind=internal_bind)
+    if internal_bind:
+        os.environ[INTERNAL_BIND_ENV] = internal_bind
+    else:
+        os.environ.pop(INTERNAL_BIND_ENV, None)
     from flask import current_app
 
     from .lists import not_configured_warning
@@ -99,5 +183,6 @@ def serve(bind: str, workers: int, certfile: str | None, keyfile: str | None, ca
     if warning:
         click.echo(f"warning: {warning}", err=True)
     scheme = "https" if certfile else "http"
-    click.echo(f"medmij-dvza on {scheme}://{bind}/ (FHIR base /fhir), {workers} workers", err=True)
+    click.echo(f"medmij-dvza on {scheme}://{bind}/ (FHIR base /fhir), {workers} workers"
+               + (f"; internal bind {scheme}://{internal_bind}/metrics" if internal_bind else ""), err=True)
     os.execv(sys.executable, args)

@@ -3,7 +3,8 @@ routes of :mod:`fhir_api.reads`, :mod:`fhir_api.writes` and :mod:`fhir_api.submi
 family rendered as OperationOutcome (http.html#2.21.0.1), and the audit record of every request.
 
 Every outcome is audit-logged through the injected :class:`~fhir_api.services.AuditSink`; when the
-record cannot be written the response is withheld (fail closed).
+record cannot be written the response is withheld (fail closed). No answer may be cached
+(``Cache-Control: no-store``, RFC 9111 §5.2.2.5): it is a patient's data, raw Binary documents included.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def init_app(app: Flask, fhir_services: FhirServices, *, url_prefix: str = "/fhi
 def create_blueprint() -> Blueprint:
     bp = Blueprint("fhir", __name__)
     bp.before_request(_check_request)
+    bp.after_request(_no_store)  # registered first, so it runs last (also on a withheld answer)
     bp.after_request(_audit_after_request)
     bp.register_error_handler(FhirError, _fhir_error)
     bp.register_error_handler(Exception, _unexpected_error)
@@ -120,6 +122,10 @@ def _check_request() -> None:
         value = request.headers.get(name)
         if value is not None and not _valid_trace_id(value):
             raise InvalidRequest(f"{name} must be at most {MAX_TRACE_LENGTH} visible ASCII characters")
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
 
 
 def _audit_after_request(response: Response) -> Response:

@@ -24,6 +24,11 @@ are revoked together. Every page links to it.
 
 The pages carry the aanbieder's house style (:mod:`oauth.branding`: ``/oauth/huisstijl.css``,
 ``/oauth/huisstijl/logo``) and show times in the configured zone, in Dutch (:mod:`oauth.presentation`).
+
+Every answer is ``Cache-Control: no-store`` (RFC 6749 §5.1 for the token endpoint; the redirects carry
+codes and the pages personal data). After a person authenticates, the browser session gets a new id
+when the app's session interface can do that (``regenerate``, OWASP session fixation); logging out of
+*Mijn toestemmingen* ends the whole session.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ from .errors import UnauthorizedClientError
 from .errors import UnsupportedGrantTypeError
 from .errors import UnsupportedResponseTypeError
 from .headers import header_problem
+from .login import DevelopmentLogin
 from .login import LoginCancelled
 from .login import LoginFailed
 from .login import LoginUnavailable
@@ -112,6 +118,30 @@ def init_app(app: Flask, oauth_services: OAuthServices) -> None:
     adapter_routes = getattr(oauth_services.login, "blueprint", None)
     if adapter_routes is not None:
         app.register_blueprint(adapter_routes)
+
+    @app.context_processor
+    def _development_login() -> dict[str, t.Any]:
+        """Every page of the app says so when the person's login is the development stand-in."""
+        return {"development_login": isinstance(oauth_services.login, DevelopmentLogin)}
+
+    @app.after_request
+    def _no_store(response: Response) -> Response:
+        """No answer under ``/oauth`` is cached (its own 404s included), only the stylesheet may be.
+        Its pages post forms that end in a redirect to the PGO or to the identity provider (RFC 6749
+        §4.1.2; CSP3 ``form-action`` also governs the redirects after a submission), so their policy
+        allows HTTPS targets — pages an adapter renders (the login choice) included."""
+        if request.path.startswith(bp.url_prefix + "/") and request.endpoint != "oauth.static":
+            response.headers["Cache-Control"] = "no-store"
+            response.headers.setdefault("Content-Security-Policy", FRONTCHANNEL_CSP)
+        return response
+
+
+def _renew_session_id() -> None:
+    """A new session id after authentication (OWASP Session Management: renew the id on any privilege
+    change). The app's session interface does it if it can; Flask's signed-cookie sessions have no id."""
+    regenerate = getattr(current_app.session_interface, "regenerate", None)
+    if regenerate is not None:
+        regenerate(browser)
 
 
 class RequestPageError(Exception):
@@ -197,6 +227,10 @@ def _described(diensten: t.Iterable[str]) -> list[DienstText]:
                                                                         strict=True)]
 
 
+FRONTCHANNEL_CSP = ("default-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'; "
+                    "form-action 'self' https:")
+
+
 def _client_name(client_id: str) -> str:
     return services().directory.client_name(client_id) or client_id
 
@@ -206,8 +240,7 @@ def _page(template: str, status: int = 200, **context: t.Any) -> Response:
     response = Response(render_template(template, aanbieder=settings.aanbieder_weergavenaam, **context), status)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; frame-ancestors 'none'; form-action 'self' https:")
+    response.headers["Content-Security-Policy"] = FRONTCHANNEL_CSP
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
@@ -363,6 +396,7 @@ def login_finish() -> Response:
     flow.available = " ".join(sorted(available))
     flow.status = "authenticated"
     services().session().commit()
+    _renew_session_id()
     return redirect(url_for("oauth.consent"), code=303)
 
 
@@ -468,6 +502,9 @@ def token() -> Response:
     try:
         if problem:
             raise InvalidRequestError(problem)
+        repeated = _repeated_parameter()
+        if repeated:
+            raise InvalidRequestError(f"Parameter {repeated} is included more than once (RFC 6749 section 3.2)")
         certificate = _authenticate_client(client_id)
         grant_type = params.get("grant_type")
         if grant_type == "authorization_code":
@@ -514,6 +551,15 @@ def _token_error(error: OAuth2Error, correlation_id: str | None, request_id: str
     response.headers["Cache-Control"] = "no-store"  # RFC 6749 §5.1
     response.headers["Pragma"] = "no-cache"
     return response
+
+
+def _repeated_parameter() -> str | None:
+    """RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once" — also not
+    once in the query string and once in the body. The first repeated name, or None."""
+    for name, values in [*request.args.lists(), *request.form.lists()]:
+        if len(values) > 1 or (name in request.args and name in request.form):
+            return str(name)
+    return None
 
 
 def _authenticate_client(client_id: str) -> t.Any:
@@ -720,6 +766,7 @@ def _manage_login_finish() -> Response:
         return _page("oauth/request_error.html", 404, message="We hebben geen toestemmingen van jou gevonden.",
                      detail="Je bent bij ons niet bekend als patiënt.")
     browser["oauth_manage_patient"] = patient_id
+    _renew_session_id()
     return redirect(url_for("oauth.my_consents"), code=303)
 
 
@@ -752,8 +799,9 @@ def revoke_consent(consent_id: str) -> Response:
 
 @bp.post("/toestemmingen/uitloggen")
 def my_consents_logout() -> Response:
-    for key in ("oauth_manage_patient", "oauth_manage_csrf", "oauth_login_purpose"):
-        browser.pop(key, None)
+    """Logging out ends the session itself: with server-side sessions its row is deleted, so a copy of
+    the cookie opens nothing any more."""
+    browser.clear()
     return redirect(url_for("oauth.my_consents"), code=303)
 
 

@@ -100,6 +100,8 @@ def make_app(databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactor
         "LOG_FORMAT": "console",
         "LOG_LEVEL": "WARNING",
         "QUALIFICATION_MODE": True,
+        # the development stand-in login, switched on explicitly (tests with QUALIFICATION_MODE=False use it)
+        "DEVELOPMENT_LOGIN": True,
     }
     config.update(overrides)
     app = create_app(config)

@@ -163,6 +163,8 @@ class DevNetwork:
             # the demo lists carry ports and .localhost names: not MedMij-valid, development only
             "DVZA_LISTS_DEVELOPMENT": "true",
             "DVZA_FRONTCHANNEL_SECURE_COOKIES": "true",
+            # the persons log in with the development stand-in (not DigiD): switched on explicitly
+            "DVZA_DEVELOPMENT_LOGIN": "true",
         })
         if (self.root / "hospital-password").exists():
             env["DVZA_HOSPITAL_USERS"] = json.dumps(

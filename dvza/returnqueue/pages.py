@@ -4,8 +4,10 @@ For staff of the aanbieder, in Dutch. Sign-in with a name and password from ``HO
 (name → Werkzeug password hash, made with ``dvza queue user NAME``); in production this sits
 behind the hospital's own single sign-on, which can set the same session key. Every view of an
 item and every decision goes through :class:`~dvza.returnqueue.queue.ReturnQueue`, so it is audit-logged with
-the patient it concerns (NEN 7513 §5: who looked at which patient's data, when). Forms carry a
-CSRF token; the session cookie is the app's (HttpOnly, SameSite=Lax, Secure outside development).
+the patient it concerns (NEN 7513 §5: who looked at which patient's data, when); so is every sign-in,
+refused or not. Forms carry a CSRF token; the session is server-side (:mod:`dvza.sessions`: ended by
+"Uitloggen", an idle timeout and an absolute lifetime) and sign-in is throttled
+(:mod:`dvza.returnqueue.signin`).
 
 What staff read (:mod:`dvza.returnqueue.content`): the patient by name, birth date and BSN, the PGO by
 its OCL display name, local times, measurements by their Dutch zib names, questionnaire answers as
@@ -25,23 +27,26 @@ from flask import render_template
 from flask import request
 from flask import session
 from flask import url_for
-from werkzeug.security import check_password_hash
 
 from .. import identity
+from .. import metrics
 from ..csrf import SessionCsrf
 from . import content
+from . import signin
 from .queue import STATUSES
 from .queue import QueueError
 from .queue import ReturnQueue
+from .signin import check_password
+from .signin import retry_after
+from .signin import signed_in_user
 
-bp = Blueprint("hospital", __name__, url_prefix="/ziekenhuis", template_folder="templates", static_folder="static",
-               static_url_path="/static")
+bp = Blueprint("hospital", __name__, url_prefix="/ziekenhuis", template_folder="templates",
+               static_folder="static", static_url_path="/static")
 
 STATUS_NAMES = {"new": "Nieuw", "claimed": "In behandeling", "accepted": "Opgenomen in dossier",
                 "rejected": "Afgewezen"}
 KIND_NAMES = {"vitalsigns": "Zelfmeting", "documents": "Document", "questionnaire-answers": "Antwoorden vragenlijst",
               "task-status": "Status vragenlijst"}
-SESSION_USER = "hospital_user"
 SESSION_CSRF = "hospital_csrf"
 
 
@@ -49,15 +54,11 @@ def _queue() -> ReturnQueue:
     return t.cast(ReturnQueue, current_app.extensions["dvza.queue"])
 
 
-def _user() -> str | None:
-    return t.cast("str | None", session.get(SESSION_USER))
-
-
 CSRF = SessionCsrf(SESSION_CSRF)
 
 
 def _page(template: str, status: int = 200, **context: t.Any) -> tuple[str, int]:
-    context.setdefault("user", _user())
+    context.setdefault("user", signed_in_user())
     return render_template(template, aanbieder=current_app.config["AANBIEDER_WEERGAVENAAM"],
                            csrf_token=CSRF.token(), status_names=STATUS_NAMES, kind_names=KIND_NAMES,
                            dienst_name=_dienst_name, pgo_name=_pgo_name, **context), status
@@ -112,37 +113,60 @@ def _headers(response: t.Any) -> t.Any:
     return response
 
 
+def _audit_sign_in(outcome: str, name: str, detail: str) -> None:
+    current_app.extensions["dvza.audit"].write(event_type="hospital.sign-in", outcome=outcome,
+                                               actor=f"staff:{name}"[:120], remote_addr=request.remote_addr,
+                                               detail=detail)
+
+
 @bp.route("/inloggen", methods=["GET", "POST"])
 def sign_in() -> t.Any:
+    """Throttled per account and per address (:func:`dvza.returnqueue.signin.init_app`)."""
     error = None
     if request.method == "POST":
         CSRF.check()
         name = request.form.get("name", "").strip()
-        password = request.form.get("password", "")
-        stored = (current_app.config.get("HOSPITAL_USERS") or {}).get(name)
-        if stored and check_password_hash(stored, password):
+        if check_password(name, request.form.get("password", "")):
             session.pop(SESSION_CSRF, None)
-            session[SESSION_USER] = name
+            signin.sign_in(name)
+            _audit_sign_in("success", name, "signed in")
             return redirect(url_for("hospital.items"), code=303)
         error = "De naam of het wachtwoord klopt niet."
-        current_app.extensions["dvza.audit"].write(event_type="hospital.sign-in", outcome="failure",
-                                                   actor=f"staff:{name}"[:120], detail="wrong name or password")
-    return _page("hospital/sign_in.html", 401 if error else 200, error=error)
+        _audit_sign_in("failure", name, "wrong name or password")
+        metrics.sign_in_failed("credentials")
+    return _page("hospital/sign_in.html", signin.REFUSED if error else 200, error=error)
+
+
+@bp.errorhandler(429)
+def _throttled(_error: Exception) -> t.Any:
+    """Too many refused sign-ins for this name or from this address (OWASP: throttle, don't lock out)."""
+    wait = retry_after()
+    _audit_sign_in("failure", request.form.get("name", "").strip(), "throttled: too many failed sign-ins")
+    metrics.sign_in_failed("throttled")
+    minutes = max(1, -(-wait // 60))
+    error = (f"Er is te vaak een verkeerde naam of een verkeerd wachtwoord ingevuld. Wacht {minutes} "
+             f"{'minuut' if minutes == 1 else 'minuten'} en probeer het dan opnieuw.")
+    body, status = _page("hospital/sign_in.html", 429, error=error)
+    return body, status, {"Retry-After": str(wait)}
 
 
 @bp.post("/uitloggen")
 def sign_out() -> t.Any:
+    """Uitloggen ends the whole session on the server: a copy of the cookie opens nothing afterwards."""
     CSRF.check()
-    session.pop(SESSION_USER, None)
-    session.pop(SESSION_CSRF, None)
+    user = signed_in_user()
+    signin.sign_out()
+    if user:
+        current_app.extensions["dvza.audit"].write(event_type="hospital.sign-out", outcome="success",
+                                                   actor=f"staff:{user}", remote_addr=request.remote_addr)
     return redirect(url_for("hospital.sign_in"), code=303)
 
 
 def _signed_in() -> str:
-    user = _user()
-    if not user or user not in (current_app.config.get("HOSPITAL_USERS") or {}):
+    user = signed_in_user()
+    if user is None:
         abort(redirect(url_for("hospital.sign_in"), code=303))
-    return t.cast(str, user)
+    return user
 
 
 @bp.get("/wachtrij")
@@ -195,3 +219,4 @@ def decide(item_id: str) -> t.Any:
 def init_app(app: Flask) -> None:
     app.config.setdefault("HOSPITAL_USERS", {})
     app.register_blueprint(bp)
+    signin.init_app(app, app.extensions["dvza.db"])

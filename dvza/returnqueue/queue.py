@@ -130,6 +130,14 @@ class ReturnQueue:
             rows = session.execute(select(QueueItem.status, func.count()).group_by(QueueItem.status))
             return {status: 0 for status in STATUSES} | {status: count for status, count in rows}
 
+    def oldest_new(self) -> datetime | None:
+        """When the oldest item that is still ``new`` arrived (None when there is none), for monitoring."""
+        from sqlalchemy import func
+
+        with self.database.sessionmaker() as session:
+            oldest = session.scalar(select(func.min(QueueItem.received_at)).where(QueueItem.status == "new"))
+        return oldest.replace(tzinfo=UTC) if oldest is not None and oldest.tzinfo is None else oldest
+
     def get(self, item_id: str, *, actor: str, with_resources: bool = True) -> tuple[ItemView, list[dict[str, t.Any]]]:
         with self.database.sessionmaker() as session:
             item = session.get(QueueItem, item_id)

@@ -31,6 +31,7 @@ def demo_lists(folder: Path, volgnummer: int = 1, pgo: str = "pgo.localhost") ->
 def lists_app(tmp_path: Path, **config: t.Any) -> t.Any:
     return create_app({"INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
                        "LOG_FORMAT": "console", "LOG_LEVEL": "ERROR", "LISTS_BACKGROUND_REFRESH": False,
+                       "DEVELOPMENT_LOGIN": True,
                        **config})
 
 
@@ -43,7 +44,7 @@ def test_directory_answers_from_the_lists(tmp_path: Path) -> None:
     assert directory.client_name("other.localhost") is None
     assert directory.is_whitelisted("pgo.localhost") and not directory.is_whitelisted("other.localhost")
     assert directory.dienst_name("51") == "Documenten" and directory.dienst_name("99") is None
-    ready = app.test_client().get("/readyz").get_json()
+    ready = app.test_client().get("/readyz", environ_base={"dvza.internal": True}).get_json()
     assert ready["status"] == "ready"
     assert ready["checks"]["lists"]["lists"]["OCL"]["volgnummer"] == 1
     app.extensions["dvza.db"].dispose()
@@ -54,7 +55,7 @@ def test_lists_that_are_not_medmij_valid_are_refused_outside_development(tmp_pat
     refuses them, so no client is known and the app is not ready."""
     app = lists_app(tmp_path, LISTS_DIR=str(demo_lists(tmp_path / "lists")))
     assert app.extensions["dvza.directory"].client_name("pgo.localhost") is None
-    response = app.test_client().get("/readyz")
+    response = app.test_client().get("/readyz", environ_base={"dvza.internal": True})
     assert response.status_code == 503
     status = response.get_json()["checks"]["lists"]["lists"]["OCL"]
     assert status["volgnummer"] is None and status["last_error"]
@@ -136,7 +137,7 @@ def test_without_lists_nothing_is_said_at_start_only_at_the_first_refusal(tmp_pa
 
 def test_a_cli_command_loading_the_app_prints_no_lists_warning(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVZA_")} | {
-        "DVZA_INSTANCE_PATH": str(tmp_path), "DVZA_LOG_FORMAT": "console"}
+        "DVZA_INSTANCE_PATH": str(tmp_path), "DVZA_LOG_FORMAT": "console", "DVZA_DEVELOPMENT_LOGIN": "true"}
     done = subprocess.run([sys.executable, "-m", "dvza.cli", "queue", "--help"], env=env, capture_output=True,
                           text=True, timeout=120, check=True)
     assert "WARNING" not in done.stderr and "no MedMij lists" not in done.stderr + done.stdout

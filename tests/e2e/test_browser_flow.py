@@ -168,6 +168,8 @@ def test_consent_page_and_my_consents_reached_by_a_link(page: t.Any, network: t.
     page.keyboard.press("Enter")
     check_screen(page, "Mijn toestemmingen")
     page.get_by_role("button", name="Inloggen met DigiD").click()
+    check_screen(page, "Kies hoe je inlogt")
+    page.get_by_role("button", name=re.compile("Ontwikkel-login")).click()
     check_screen(page, "géén DigiD")
     page.get_by_label("Burgerservicenummer (BSN)").fill(person(network))
     page.get_by_role("button", name="Inloggen", exact=True).click()

@@ -1,0 +1,113 @@
+"""No BSN in any log line, audit record or access log, whoever sent it (issue 13)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import typing as t
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import select
+
+from dvza.identity import bsn_hmac
+from dvza.models import AuditRecord
+from dvza.redaction import MASK
+from dvza.redaction import redact
+from tests.support import bearer
+from tests.support import load_cert_data
+from tests.support import make_app
+
+BSN = "999911120"  # XXX_Helleman's test BSN (passes the elfproef)
+SYSTEM = "http://fhir.nl/fhir/NamingSystem/bsn"
+
+
+@pytest.mark.parametrize("text", [
+    f"identifier={SYSTEM}|{BSN}",
+    f"identifier={quote(SYSTEM + '|' + BSN, safe='')}",
+    f"identifier={quote(SYSTEM, safe='')}|{BSN}&_count=5",
+    f"GET /fhir/Patient?identifier={SYSTEM}%7C{BSN} HTTP/1.1",
+    f'{{"message": "bsn {BSN} not found"}}',
+    f"Patient/{BSN}",
+    f"name=%7C{BSN}",
+])
+def test_bsns_are_masked_in_any_form(text: str) -> None:
+    masked = redact(text)
+    assert BSN not in masked and MASK in masked
+
+
+def test_a_value_sent_as_bsn_is_masked_even_when_it_is_not_valid() -> None:
+    assert redact(f"identifier={SYSTEM}|123456789") == f"identifier={SYSTEM}|{MASK}"
+
+
+@pytest.mark.parametrize("text", [
+    "123456789",  # nine digits that fail the elfproef
+    "correlation 22222222-2222-4222-8222-222222222222",
+    "999911120999",  # part of a longer number
+    "abc999911120",  # part of a word
+    "duration_ms=1234",
+])
+def test_other_numbers_are_left_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.fixture(scope="module")
+def audited_app(databases: t.Any, tmp_path_factory: t.Any) -> t.Iterator[t.Any]:
+    audit_file = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    app = make_app(databases, tmp_path_factory, AUDIT_LOG_FILE=str(audit_file))
+    load_cert_data(app, "bgz")
+    app.config["TEST_AUDIT_FILE"] = audit_file
+    yield app
+    app.extensions["dvza.db"].dispose()
+
+
+def test_a_bsn_search_is_audited_without_the_bsn(audited_app: t.Any) -> None:
+    client = audited_app.test_client()
+    response = client.get(f"/fhir/Patient?identifier={SYSTEM}|{BSN}",
+                          headers=bearer("medmij-bgz-patient-ts-01"))
+    assert response.status_code == 200
+    raw = client.get(f"/fhir/Patient/x/y?identifier={SYSTEM}|{BSN}")  # not an interaction: raw query kept
+    assert raw.status_code == 400
+    read = client.get(f"/fhir/Patient/{BSN}", headers=bearer("medmij-bgz-patient-ts-01"))
+    assert read.status_code == 404
+    reference = "bsn#" + bsn_hmac(audited_app.config["BSN_HMAC_KEY"], BSN)[:16]
+    with audited_app.extensions["dvza.db"].sessionmaker() as session:
+        records = session.scalars(select(AuditRecord).where(AuditRecord.event_type.like("fhir.%"))).all()
+    stored = json.dumps([[r.actor, r.query, r.resource_ids, r.detail] for r in records])
+    assert BSN not in stored
+    assert stored.count(reference) >= 3  # the auditor can still tell (with the key) which person it was
+    lines = audited_app.config["TEST_AUDIT_FILE"].read_text(encoding="utf-8")
+    assert lines.count("fhir.type-search") >= 1 and BSN not in lines and reference in lines
+
+
+def test_log_lines_mask_bsns() -> None:
+    from dvza.logging import ConsoleFormatter
+    from dvza.logging import JsonFormatter
+
+    record = logging.LogRecord("fhir_api", logging.WARNING, __file__, 1, "search for %s failed",
+                               (f"{SYSTEM}|{BSN}",), None)
+    record.request = {"query": f"identifier={BSN}"}
+    for formatter in (JsonFormatter(), ConsoleFormatter("%(message)s %(request)s")):
+        line = formatter.format(record)
+        assert BSN not in line and MASK in line
+
+
+def test_the_access_log_masks_bsns() -> None:
+    from gunicorn.config import Config
+
+    from dvza.serving import RedactingLogger
+
+    class Answer:
+        status = "200 OK"
+        sent = 10
+        headers: list[tuple[str, str]] = []
+
+    query = f"identifier={SYSTEM}%7C{BSN}"
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/fhir/Patient?{query}", "SERVER_PROTOCOL": "HTTP/1.1",
+               "PATH_INFO": "/fhir/Patient", "QUERY_STRING": query, "REMOTE_ADDR": "192.0.2.1"}
+    logger = RedactingLogger(Config())
+    atoms = logger.atoms(Answer(), [("X-Searched-For", BSN)], environ, timedelta(milliseconds=5))
+    line = logger.cfg.access_log_format % atoms
+    assert "GET /fhir/Patient?identifier=" in line and BSN not in line
+    assert BSN not in json.dumps({k: v for k, v in atoms.items() if isinstance(v, str)})
