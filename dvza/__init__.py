@@ -25,6 +25,7 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from . import health
     from . import lists
     from . import logging as dvza_logging
+    from . import qualification
     from . import schema
     from .access import TokenAccessResolver
     from .audit import AuditLog
@@ -66,6 +67,7 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     queue_api.init_app(app, return_queue)
     health.init_app(app)
     hospital.init_app(app)
+    qualification.init_app(app)
     if app.config["PROXY_FIX"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -1,6 +1,6 @@
 """Every table of the product, by the package that owns it: the resource server's (``fhir_api.models``),
-the authorization server's (``oauth.models``), the application's (``dvza.models``) and the return
-queue's (``dvza.returnqueue.models``)."""
+the authorization server's (``oauth.models``), the application's (``dvza.models``), the return
+queue's (``dvza.returnqueue.models``) and the qualification sessions' (``dvza.qualification.models``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ def metadatas() -> list[t.Any]:
     from oauth.models import OAuthBase
 
     from .models import AppBase
+    from .qualification import models as qualification_models
     from .returnqueue import models as queue_models
 
     assert queue_models.QueueItem.__table__.metadata is AppBase.metadata
+    assert qualification_models.QualificationSession.__table__.metadata is AppBase.metadata
     return [FhirBase.metadata, OAuthBase.metadata, AppBase.metadata]

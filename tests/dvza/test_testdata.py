@@ -131,7 +131,7 @@ def test_loading_twice_updates_instead_of_duplicating(app: t.Any, tmp_path: t.An
     assert versions == [2]
 
 
-def test_environmental_specimen_loads_as_shared_data_reached_through_the_observation(app: t.Any, tmp_path: t.Any) -> None:
+def test_environmental_specimen_is_shared_data_reached_through_the_observation(app: t.Any, tmp_path: t.Any) -> None:
     """A Specimen whose subject is a Device (an environmental sample) belongs to no patient: it loads
     as shared data, ``_include=Observation:specimen`` returns it with the patient's Observation, and
     another patient cannot read it (fhir_api.compartment: Specimen is optionally owned)."""
