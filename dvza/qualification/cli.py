@@ -114,9 +114,11 @@ def _write_reports(service: QualificationService, session: t.Any, junit: Path | 
                    verbose: bool) -> int:
     results, unmatched = service.results(session)
     report = text_report(results, verbose=verbose)
-    click.echo(report)
     if unmatched:
-        click.echo(f"{len(unmatched)} recorded requests belonged to no expected operation (allowed).")
+        click.echo(f"{len(unmatched)} recorded requests belonged to no expected operation (allowed):")
+        for label in unmatched:
+            click.echo(f"  {label}")
+    click.echo(report)
     if junit:
         junit.write_bytes(junit_xml(results))
     if text:
