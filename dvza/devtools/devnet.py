@@ -125,6 +125,11 @@ class DevNetwork:
             pgo_name=self.pgo_name, gegevensdiensten=DEMO_GEGEVENSDIENSTEN,
             authorize_url=f"{self.front_url}/oauth/authorize", token_url=f"{self.back_url}/oauth/token",
             fhir_base_url=self.fhir_base, volgnummer=int(time.time()))
+        # the simulator's callback (with its port), so `dvza pgo` finds the right redirect_uri by itself
+        network_file = self.lists_dir / "demo-network.json"
+        network = json.loads(network_file.read_text(encoding="utf-8"))
+        network.setdefault("pgo", {})["redirect_uri"] = f"{self.pgo_url}/callback"
+        network_file.write_text(json.dumps(network, indent=1, ensure_ascii=False), encoding="utf-8")
         password_file = self.root / "hospital-password"
         if not password_file.exists():
             fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -156,6 +161,8 @@ class DevNetwork:
             # the demo lists carry ports and .localhost names: not MedMij-valid, development only
             "DVZA_LISTS_DEVELOPMENT": "true",
             "DVZA_FRONTCHANNEL_SECURE_COOKIES": "true",
+            # langdurige toestemming (MedMij R2, refresh tokens) on, so PGO vendors can try it
+            "DVZA_LONG_TERM_CONSENT": "true",
         })
         if (self.root / "hospital-password").exists():
             env["DVZA_HOSPITAL_USERS"] = json.dumps(
