@@ -163,6 +163,8 @@ class DevNetwork:
             "DVZA_FRONTCHANNEL_SECURE_COOKIES": "true",
             # langdurige toestemming (MedMij R2, refresh tokens) on, so PGO vendors can try it
             "DVZA_LONG_TERM_CONSENT": "true",
+            # the Nictiz qualification tokens and client qualification sessions (development network only)
+            "DVZA_QUALIFICATION_MODE": os.environ.get("DVZA_QUALIFICATION_MODE", "true"),
         })
         if (self.root / "hospital-password").exists():
             env["DVZA_HOSPITAL_USERS"] = json.dumps(

@@ -205,8 +205,10 @@ def callback() -> t.Any:
     if not pending or not secrets.compare_digest(str(pending.get("state")), state):
         if state and state in done:
             # a reload of a page that was already handled (the code is used up): show what came of it
-            if done[state] and results().get(done[state]) is not None:
-                return redirect(url_for("pgo.show", result=done[state]), code=303)
+            stored = results().get(done[state]) if done[state] else None
+            if stored is not None:
+                view = "pgo.tasks" if "tasks" in stored else "pgo.show"
+                return redirect(url_for(view, result=done[state]), code=303)
             return _error("Dit is al afgehandeld. Ga terug naar het begin om opnieuw te beginnen.", 200)
         return _error("Dit antwoord hoort niet bij een verzoek van deze PGO. Begin opnieuw.")
     session.pop("pending", None)
@@ -230,7 +232,7 @@ def callback() -> t.Any:
             key = results().put({"token": grant.access_token, "aanbieder": aanbieder.naam,
                                  "tasks": qs.open_tasks(client(), aanbieder, grant.access_token)})
             _remember(state, key)
-            return redirect(url_for("pgo.tasks", result=key), code=303)
+            return tasks(key)
         if action == "answers":
             return _send_answers(aanbieder, grant.access_token, pending, state)
         granted = grant.granted(pending["diensten"])
@@ -239,7 +241,7 @@ def callback() -> t.Any:
         _fetch(aanbieder, stored)
         key = results().put(stored)
         _remember(state, key)
-        return redirect(url_for("pgo.show", result=key), code=303)
+        return show(key)
     except PgoError as exc:
         _remember(state, None)
         return _page("pgo/error.html", 502, message="Er ging iets mis bij het contact met de zorgaanbieder.",

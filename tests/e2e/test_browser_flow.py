@@ -133,5 +133,6 @@ def test_refusing_consent_fetches_nothing(page: t.Any, network: t.Any) -> None:
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(re.escape(network.pgo_url) + "/callback"))
     text = page.locator("main").inner_text()
-    assert "Je hebt geen toestemming gegeven" in text
+    # a DVZA answers "Authorization denied." for a refusal and for a stop at the login alike (issue 17)
+    assert "Je hebt het inloggen afgebroken of geen toestemming gegeven" in text
     assert page.get_by_role("heading", name="Patiënt en huisarts").count() == 0

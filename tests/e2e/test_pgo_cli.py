@@ -31,7 +31,7 @@ def test_fetch_prints_the_bgz_per_section(network: t.Any) -> None:
 
 
 def test_fetch_for_a_person_without_data_says_so(network: t.Any) -> None:
-    result = CliRunner().invoke(pgo_group, ["fetch", *settings(network), "--bsn", person(network, "PDF/A")])
+    result = CliRunner().invoke(pgo_group, ["fetch", *settings(network), "--dienst", "51", "--bsn", person(network)])
     assert result.exit_code != 0 and "No such resources." in result.output
 
 
