@@ -266,6 +266,8 @@ class DevNetwork:
             f"  DVZA backchannel (mTLS):     {self.back_url}/oauth/token, {self.fhir_base}",
             f"  Hospital queue page:         {self.front_url}/ziekenhuis/wachtrij"
             f"  (name {HOSPITAL_USER}, password {self.hospital_password()})",
+            f"  Client qualification (PGO vendors): {self.front_url}/ziekenhuis/kwalificatie"
+            " or `dvza conformance client start --set bgz`",
             f"  Development CA (trust it or accept the warning): {self.pki.ca_cert}",
             "Stop with Ctrl-C.",
             "",
