@@ -114,3 +114,23 @@ def test_a_questionnaire_answered_in_the_simulator_reaches_the_hospital(page: t.
     check_screen(page, "Ontvangen gegevens")
     rows = page.locator("tbody tr").filter(has_text="XXXREPSCHER").filter(has_text="PHQ")
     assert rows.count() >= 1, page.locator("main").inner_text()
+
+
+def test_reloading_the_callback_shows_the_result_again(page: t.Any, network: t.Any) -> None:  # noqa: F811
+    fetch(page, network, ["48"], MESKER)
+    check_screen(page, "Gegevens van")
+    page.reload()  # the code is used up; the simulator shows what came of it
+    check_screen(page, "Gegevens van")
+    assert "XXX_Mesker" in page.locator("main").inner_text()
+    assert "hoort niet bij een verzoek" not in page.locator("main").inner_text()
+
+
+def test_cancelling_the_login_is_not_called_a_refusal(page: t.Any, network: t.Any) -> None:  # noqa: F811
+    page.goto(f"{network.pgo_url}/")
+    page.get_by_role("button", name="Gegevens ophalen").click()
+    page.wait_for_url(re.compile(re.escape(network.front_url)))
+    page.get_by_role("button", name="Inloggen met DigiD").click()
+    check_screen(page, "géén DigiD")
+    page.get_by_role("button", name="Annuleren").click()
+    check_screen(page, "Dat is niet gelukt")
+    assert "Je hebt het inloggen afgebroken of geen toestemming gegeven" in page.locator("main").inner_text()
