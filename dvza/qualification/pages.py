@@ -145,7 +145,12 @@ def recorded_request(session_id: str, number: int) -> t.Any:
     traffic = service().traffic(session.id)
     if not 1 <= number <= len(traffic):
         abort(404)
-    return _page("qualification/request.html", user=user, session=session, ex=traffic[number - 1], number=number)
+    exchange = traffic[number - 1]
+    # the recorded answer holds the test person's data: who looked at it is logged (NEN 7513)
+    current_app.extensions["dvza.audit"].write(
+        event_type="qualification.request-viewed", outcome="success", actor=f"staff:{user}",
+        patient_id=exchange.patient_id, detail=f"session {session.id}, request {number}")
+    return _page("qualification/request.html", user=user, session=session, ex=exchange, number=number)
 
 
 @bp.get("/<session_id>/rapport")

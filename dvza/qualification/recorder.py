@@ -8,7 +8,9 @@ exchange for each active session of that patient (and, when the session names on
 works for any PGO over the real network flow (OAuth, mutual TLS, certificate-bound access tokens) as
 well as with the Nictiz qualification tokens, and neither ``fhir_api`` nor ``oauth`` knows about it.
 
-What is stored never holds a token: ``Authorization`` is replaced by the token's kind and non-secret
+A request the resource server refuses before it has looked at the token (an unknown path, an
+unsupported ``Accept``) or without a valid token is not recorded: it belongs to no known token, so to no
+session. What is stored never holds a token: ``Authorization`` is replaced by the token's kind and non-secret
 reference (the prefix of its hash, as in the audit log), cookies and the forwarded client certificate
 are left out. Requests the DVZA makes itself for a session (its setup, :data:`INTERNAL`) are not
 recorded.

@@ -28,6 +28,7 @@ Only in qualification mode; a session refuses test persons that another active s
 from __future__ import annotations
 
 import json
+import re
 import typing as t
 import uuid
 from dataclasses import dataclass
@@ -434,7 +435,7 @@ class QualificationService:
         """A session by id or by an unambiguous prefix of at least 6 characters."""
         with self._db() as db:
             row = db.get(QualificationSession, session_id)
-            if row is None and len(session_id) >= 6:
+            if row is None and re.fullmatch(r"[0-9a-f-]{6,36}", session_id):
                 found = list(db.scalars(select(QualificationSession).where(
                     QualificationSession.id.startswith(session_id))))
                 row = found[0] if len(found) == 1 else None

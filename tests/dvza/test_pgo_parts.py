@@ -4,9 +4,9 @@ the granted scope, and where a token may be sent."""
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from datetime import date
 from datetime import datetime
-from datetime import timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -55,7 +55,7 @@ def test_wrong_measurements_are_explained_in_dutch(spec: str, problem: str) -> N
 
 
 def test_a_batch_of_measurements_follows_the_zibs() -> None:
-    when = datetime(2026, 10, 1, 8, 0, tzinfo=timezone.utc)
+    when = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
     bundle = ms.batch([ms.parse("bloeddruk=128/84@2026-10-01T08:00+00:00"), ms.make("glucose", ["5,4"], when),
                        ms.make("gewicht", ["72.5"], when)])
     assert bundle["type"] == "batch" and [e["request"]["url"] for e in bundle["entry"]] == \

@@ -7,8 +7,10 @@ import typing as t
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
+from dvza.models import AuditRecord
 from dvza.qualification.cli import client_group
 from tests.qualification.conftest import http_into
 from tests.qualification.conftest import perfect_client
@@ -63,6 +65,9 @@ def test_staff_run_a_session_from_start_to_report(qual_app: t.Any, staff: t.Any)
     assert "Opgeslagen verzoeken (9)" in html and "kwalificatietoken" in html
     assert TOKENS["selfmeasurement-patient-kwalificatie1"] not in html
     detail = staff.get(f"{session_url}/verzoek/1").get_data(as_text=True)
+    with qual_app.extensions["dvza.db"].sessionmaker() as db:
+        viewed = db.scalars(select(AuditRecord).where(AuditRecord.event_type == "qualification.request-viewed")).all()
+    assert viewed and viewed[-1].actor == "staff:anna" and viewed[-1].patient_id.startswith("selfmeasurement-patient")
     assert "Bearer [qualification token" in detail and TOKENS["selfmeasurement-patient-kwalificatie1"] not in detail
     ended = staff.post(session_url, data={"csrf_token": csrf(html), "action": "end"})
     assert ended.status_code == 303 and ended.headers["Location"].endswith("/rapport")
