@@ -18,6 +18,7 @@ from flask.cli import with_appcontext
 
 from ..conformance.report import junit_xml
 from ..conformance.report import text_report
+from .pages import local_time
 from .sessions import QualificationService
 from .sessions import SessionError
 from .sets import SETS
@@ -164,5 +165,5 @@ def list_sessions() -> None:
     for session in _service().list():
         result = f"{session.passed} passed, {session.failed} failed" if session.status == "ended" else \
             f"step {session.step + 1}"
-        started = f"{session.started_at:%Y-%m-%d %H:%M}"
+        started = local_time(session.started_at)
         click.echo(f"{session.id}  {started}  {session.status:6}  {session.sets:30}  {result}")
