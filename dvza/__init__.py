@@ -27,6 +27,7 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from . import logging as dvza_logging
     from . import metrics
     from . import pages
+    from . import qualification
     from . import schema
     from . import security
     from . import sessions
@@ -74,6 +75,7 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     health.init_app(app)
     hospital.init_app(app)
     pages.init_app(app)
+    qualification.init_app(app)
     if app.config["PROXY_FIX"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -25,6 +25,9 @@ if t.TYPE_CHECKING:
     from .db import Database
 
 REALM = "medmij-dvza"
+#: where :meth:`TokenAccessResolver.resolve` leaves the grant of the request's token, for the
+#: application's own middleware (qualification recording, :mod:`dvza.qualification.recorder`)
+GRANT_ENVIRON_KEY = "dvza.access_grant"
 
 
 def _challenge(error: str | None = None, description: str | None = None) -> str:
@@ -69,7 +72,7 @@ class TokenAccessResolver:
             raise Unauthorized(
                 exc.description, headers={"WWW-Authenticate": _challenge("invalid_token", exc.description)}
             ) from None
-        return AccessGrant(
+        grant = AccessGrant(
             patient_id=info.patient_id,
             gegevensdiensten=info.gegevensdiensten,
             client_id=info.client_id,
@@ -77,3 +80,5 @@ class TokenAccessResolver:
             scope=info.scope,
             qualification=info.kind == QUALIFICATION,
         )
+        request.environ[GRANT_ENVIRON_KEY] = grant
+        return grant

@@ -51,7 +51,10 @@ def _register_standalone_commands() -> None:
 
     from .conformance.cli import conformance_group
     from .pgo.cli import pgo_group
+    from .qualification.cli import client_group
 
+    # ``dvza conformance client …`` runs inside the DVZA (its database): the rest of the group does not
+    conformance_group.add_command(client_group)
     for group in (certs_group, conformance_group, lists_group, pgo_group):
         main.add_command(group)
 

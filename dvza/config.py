@@ -126,6 +126,8 @@ def defaults(instance_path: str) -> dict[str, t.Any]:
         "GEGEVENSDIENST_BESCHRIJVINGEN": {},
         # --- qualification / test mode: Nictiz QualificationTokens.json tokens, PUT test data, $purge
         "QUALIFICATION_MODE": False,
+        #: the Nictiz TestScripts repository for client qualification (default: $DVZA_SHARED_DIR/conformance/…)
+        "QUALIFICATION_SCRIPTS_DIR": None,
         # --- secrets
         "SECRET_KEY": None,
         "BSN_HMAC_KEY": None,

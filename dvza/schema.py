@@ -1,7 +1,7 @@
 """Every table of the product, by the package that owns it: the resource server's (``fhir_api.models``),
 the authorization server's (``oauth.models``), the application's (``dvza.models``, the browser sessions
-of ``dvza.sessions``, the rate-limit counters of ``dvza.ratelimit``) and the return queue's
-(``dvza.returnqueue.models``)."""
+of ``dvza.sessions``, the rate-limit counters of ``dvza.ratelimit``), the return queue's
+(``dvza.returnqueue.models``) and the qualification sessions' (``dvza.qualification.models``)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ def metadatas() -> list[t.Any]:
     from . import ratelimit
     from . import sessions
     from .models import AppBase
+    from .qualification import models as qualification_models
     from .returnqueue import models as queue_models
 
-    for table in (queue_models.QueueItem, sessions.BrowserSession, ratelimit.RateLimitCounter):
+    for table in (queue_models.QueueItem, sessions.BrowserSession, ratelimit.RateLimitCounter,
+                  qualification_models.QualificationSession):
         assert table.__table__.metadata is AppBase.metadata
     return [FhirBase.metadata, OAuthBase.metadata, AppBase.metadata]

@@ -67,9 +67,10 @@ class Profile:
 
 
 VITAL_SIGNS = ("category", "http://hl7.org/fhir/observation-category|vital-signs")
-#: blood glucose self-measurements carry the laboratory-finding category, so they are matched by code
-BLOOD_GLUCOSE = ("code", ",".join(f"http://loinc.org|{c}" for c in ("14760-3", "14743-9", "14770-2", "15074-8",
-                                                                       "2339-0")))
+#: blood glucose self-measurements carry the laboratory-finding category, so they are matched by code:
+#: one filter set per code (a filter value is one token, not a comma list; the sets are OR-ed)
+BLOOD_GLUCOSE: tuple[Filters, ...] = tuple(
+    (("code", f"http://loinc.org|{c}"),) for c in ("14760-3", "14743-9", "14770-2", "15074-8", "2339-0"))
 QUESTIONNAIRE_TASK = ("code", "http://loinc.org|74468-0")
 
 _BGZ_TYPES = (
@@ -90,7 +91,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "vitalsigns-read": Profile(
         "vitalsigns-read", "Meetwaarden vitale functies (Zelfmetingen 2.x), Verzamelen",
-        {"Patient": ALL, "Observation": ((VITAL_SIGNS,), (BLOOD_GLUCOSE,))},
+        {"Patient": ALL, "Observation": ((VITAL_SIGNS,), *BLOOD_GLUCOSE)},
     ),
     "vitalsigns-send": Profile(
         "vitalsigns-send", "Meetwaarden vitale functies (Zelfmetingen 2.x), Delen",

@@ -5,8 +5,11 @@ The resource server only ever serves a token's own patient's data (MedMij core.r
 patient follows from the OAuth data, never from request parameters), so every clinical resource
 is stored with the Patient it belongs to. Paths are tried in order; the first Patient reference
 decides. Types listed in ``OWNED`` must have one; ``OPTIONALLY_OWNED`` may (a Device with
-``patient`` is that patient's, a Device without is shared). Everything else is shared data
-(Practitioner, Organization, Medication, Questionnaire, Binary, ...).
+``patient`` is that patient's, a Device without is shared; a Specimen taken from the patient is the
+patient's, a Specimen whose ``subject`` is a Device, Substance or Group — an environmental sample,
+STU3 specimen.html "subject: Where the specimen came from" — is shared and reachable through the
+patient's Observations that refer to it). Everything else is shared data (Practitioner,
+Organization, Medication, Questionnaire, Binary, ...).
 """
 
 from __future__ import annotations
@@ -49,10 +52,9 @@ OWNED: dict[str, tuple[str, ...]] = {
     "QuestionnaireResponse": ("subject", "source", "author"),
     "ReferralRequest": ("subject",),
     "RelatedPerson": ("patient",),
-    "Specimen": ("subject",),
     "Task": ("for", "owner", "input.valueReference"),
 }
-OPTIONALLY_OWNED: dict[str, tuple[str, ...]] = {"Device": ("patient",)}
+OPTIONALLY_OWNED: dict[str, tuple[str, ...]] = {"Device": ("patient",), "Specimen": ("subject",)}
 
 
 def owner(resource: dict[str, t.Any], local_bases: t.Sequence[str] = ()) -> str | None:

@@ -335,7 +335,7 @@ class PatientView:
             row.hidden_by.is_(None),
             exists(select(reach.c.rtype).where(reach.c.rtype == row.resource_type, reach.c.rid == row.logical_id)),
         )
-        if resource_type == "Device":  # optionally owned: own device or a shared one in reach
+        if resource_type in compartment.OPTIONALLY_OWNED:  # the patient's own, or a shared one in reach
             return or_(self.compartment_visible(row, resource_type), shared)
         return shared
 

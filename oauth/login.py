@@ -70,8 +70,12 @@ class DevelopmentLogin:
     def finish(self, request: Request) -> Person:
         if request.form.get("cancel"):
             raise LoginCancelled()
-        # a test-person button and the typed field share the name "bsn": take the one that was filled
-        bsn = next((b for b in request.form.getlist("bsn") if b.strip()), "").replace(" ", "").strip()
+        # a test-person button sends its BSN; the typed BSN comes in its own form (so that Enter in the
+        # field sends the typed number, not the first button's): exactly one "bsn" arrives
+        given = request.form.getlist("bsn")
+        if len(given) != 1:
+            raise LoginFailed("Kies een testpersoon of typ één burgerservicenummer (BSN).")
+        bsn = given[0].replace(" ", "").strip()
         if not is_valid_bsn(bsn):
             raise LoginFailed("Dit is geen geldig burgerservicenummer (BSN).")
         return Person(bsn)

@@ -12,6 +12,7 @@ import typing as t
 import urllib.parse
 from dataclasses import dataclass
 from dataclasses import field
+from decimal import Decimal
 
 from . import fhirpath
 from .documents import Document
@@ -62,9 +63,9 @@ def compare(actual: t.Any, operator: str | None, expected: str | None) -> bool:
         if text is None:
             return False
         try:
-            a: t.Any = float(text)
-            b: t.Any = float(exp)
-        except ValueError:
+            a: t.Any = Decimal(text)
+            b: t.Any = Decimal(exp)
+        except ArithmeticError:
             a, b = text, exp
         return a > b if op == "greaterThan" else a < b
     raise ValueError(f"unsupported operator {op!r}")

@@ -15,8 +15,10 @@ from .report import junit_xml
 from .report import text_report
 from .report import totals
 from .runner import FAIL
+from .runner import OperationResult
 from .runner import RunOptions
 from .runner import ScriptResult
+from .runner import TestResult
 from .runner import run_script
 from .testscript import TestScriptError
 from .testscript import find_testscripts
@@ -90,6 +92,12 @@ def run_paths(paths: t.Iterable[Path], *, base_url: str, tokens: t.Any = None, t
             script = parse_testscript(path)
         except TestScriptError as exc:
             results.append(ScriptResult(str(path), path.name, error=str(exc)))
+            continue
+        if script.client_role:
+            # the system under test is the client: such a script is judged on recorded traffic, not run
+            results.append(ScriptResult(str(path), script.label, [TestResult("client-role script", [OperationResult(
+                "not run", "skipped", "a client-role script checks a PGO's requests: run it in a qualification "
+                "session (dvza conformance client start)")])]))
             continue
         opts = options or RunOptions(base_url=base_url, timeout=timeout)
         if reset_command:

@@ -4,21 +4,50 @@ FHIRPath needs the JSON form (fhir-content.md §8.1: "XML fixtures must be conve
 FHIRPath"), so XML is converted with the ``fhir.resources.STU3`` models (``model_validate_xml``);
 when a body is not valid enough for that, a structural fallback converter is used (repeated elements
 become arrays, ``value`` attributes become strings) so asserts still see the content.
+
+JSON numbers with a fraction are read as :class:`~decimal.Decimal`, never as binary floats: FHIR
+``decimal`` is an exact decimal (https://hl7.org/fhir/STU3/datatypes.html#decimal) and FHIRPath compares
+decimals exactly (FHIRPath §4.1 "Decimal"), so ``value = 37.2`` must hold for a served ``37.2``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import typing as t
 from dataclasses import dataclass
 from dataclasses import field
+from decimal import Decimal
 
+import simplejson
 from lxml import etree
 
 from .testscript import FHIR_NS
 
 MIME = {"json": "application/fhir+json", "xml": "application/fhir+xml"}
 XHTML_NS = "http://www.w3.org/1999/xhtml"
+
+
+def loads_exact(text: str | bytes) -> t.Any:
+    """JSON with every number that has a fraction or exponent as an exact :class:`Decimal`."""
+    return json.loads(text, parse_float=Decimal)
+
+
+def dumps_exact(value: t.Any) -> str:
+    """JSON text of a value that may hold :class:`Decimal` numbers (written as they are, not as floats)."""
+    return simplejson.dumps(value, use_decimal=True, ensure_ascii=False)
+
+
+def exact(value: t.Any) -> t.Any:
+    """A copy of a JSON value with binary floats replaced by the decimals they were written as
+    (``repr`` is the shortest text that reads back as the same float)."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: exact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [exact(v) for v in value]
+    return value
 
 
 def mime_type(short: str | None) -> str | None:
@@ -65,7 +94,7 @@ class Document:
     def _parse(self) -> dict[str, t.Any] | None:
         if self.format == "json":
             try:
-                value = json.loads(self.text)
+                value = loads_exact(self.text)
             except ValueError as exc:
                 self.notes.append(f"body is not JSON: {exc}")
                 return None
@@ -92,7 +121,7 @@ def xml_to_json(text: str | bytes) -> dict[str, t.Any]:
         from fhir.resources.STU3 import get_fhir_model_class
 
         model = get_fhir_model_class(name).model_validate_xml(data)
-        return json.loads(model.model_dump_json(exclude_none=True))
+        return t.cast("dict[str, t.Any]", loads_exact(model.model_dump_json(exclude_none=True)))
     except Exception:  # noqa: BLE001 - any model/validation problem: fall back to the structural form
         return _structural(root)
 
@@ -141,7 +170,8 @@ def from_file(path: t.Any) -> Document:
 
 
 def from_resource(resource: dict[str, t.Any]) -> Document:
-    return Document(json.dumps(resource), "json", _resource=resource, _parsed=True)
+    resource = exact(resource)
+    return Document(dumps_exact(resource), "json", _resource=resource, _parsed=True)
 
 
 def with_status(doc: Document, new_status: str) -> Document:
@@ -173,7 +203,7 @@ def with_status(doc: Document, new_status: str) -> Document:
                  if (e.get("resource") or {}).get("resourceType") == "Task"]
     if len(found) != 1:
         raise ValueError(f"expected exactly one Task, found {len(found)}")
-    task = json.loads(json.dumps(found[0]))
+    task = copy.deepcopy(found[0])
     task.pop("text", None)
     task["status"] = new_status
     return from_resource(task)

@@ -6,7 +6,9 @@
    and ``gender.toString()`` empty. :func:`_install` makes member navigation return one node
    holding both (value in ``data``, extension in ``_data``), reachable by ``gender.extension``;
 2. ``hasValue()`` is not implemented: supplied through ``userInvocationTable``;
-3. results are reduced to plain Python values (:func:`evaluate`).
+3. results are reduced to plain Python values (:func:`evaluate`); decimals stay exact
+   (:class:`~decimal.Decimal`, never a binary float: FHIR decimals compare exactly, FHIRPath §4.1).
+   Callers give resources read with :func:`dvza.conformance.documents.loads_exact`.
 """
 
 from __future__ import annotations
@@ -90,8 +92,10 @@ def plain(value: t.Any) -> t.Any:
         return value.data
     if isinstance(value, fp_nodes.FP_Type):
         return str(value)
+    if isinstance(value, float):
+        value = Decimal(repr(value))
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return int(value) if value == value.to_integral_value() else value
     return value
 
 
@@ -117,4 +121,6 @@ def as_text(value: t.Any) -> str:
     """The string a TestScript compares with ``assert.value`` (booleans as ``true``/``false``)."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
     return str(value)

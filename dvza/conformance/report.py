@@ -3,6 +3,7 @@ testcase per assert; WARN as a passed case with ``system-out``, SKIP as ``skippe
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 from xml.etree import ElementTree as ET  # noqa: N817 - writing only, no untrusted input
 
@@ -14,6 +15,46 @@ from .runner import WARN
 from .runner import AssertResult
 from .runner import OperationResult
 from .runner import ScriptResult
+from .runner import TestResult
+
+
+def results_to_json(results: t.Sequence[ScriptResult]) -> list[dict[str, t.Any]]:
+    """Results as JSON-able data (kept with a qualification session, read back by :func:`results_from_json`)."""
+    out = []
+    for res in results:
+        tests = []
+        for test in res.tests:
+            items = [{"assert": dataclasses.asdict(i)} if isinstance(i, AssertResult) else
+                     {"operation": dataclasses.asdict(i)} for i in test.items]
+            tests.append({"name": test.name, "items": items})
+        out.append({"path": res.path, "label": res.label, "error": res.error, "tests": tests})
+    return out
+
+
+def results_from_json(data: t.Sequence[t.Mapping[str, t.Any]]) -> list[ScriptResult]:
+    results = []
+    for res in data:
+        tests = [test_from_json(test) for test in res.get("tests", [])]
+        results.append(ScriptResult(res["path"], res["label"], tests, res.get("error")))
+    return results
+
+
+def test_to_json(test: TestResult) -> dict[str, t.Any]:
+    return results_to_json([ScriptResult("", "", [test])])[0]["tests"][0]
+
+
+def test_from_json(data: t.Mapping[str, t.Any]) -> TestResult:
+    items: list[AssertResult | OperationResult] = []
+    for item in data.get("items", []):
+        if "assert" in item:
+            items.append(AssertResult(**item["assert"]))
+        else:
+            items.append(OperationResult(**item["operation"]))
+    return TestResult(data["name"], items)
+
+
+test_to_json.__test__ = False  # type: ignore[attr-defined]
+test_from_json.__test__ = False  # type: ignore[attr-defined]
 
 
 def totals(results: t.Sequence[ScriptResult]) -> dict[str, int]:
@@ -50,6 +91,8 @@ def text_report(results: t.Sequence[ScriptResult], *, verbose: bool = False) -> 
                     lines.append(f"    {item.status} [{item.kind}] {item.title}")
                     if item.detail and (item.status != PASS or verbose):
                         lines.append(f"         {item.detail}")
+                    if item.request and item.status != PASS:
+                        lines.append(f"         request: {item.request}")
         notes.update(n for a in res.asserts for n in a.notes)
     tot = totals(results)
     lines.append("")
@@ -78,7 +121,8 @@ def junit_xml(results: t.Sequence[ScriptResult]) -> bytes:
                 case = ET.SubElement(suite, "testcase", classname=f"{res.label}.{test.name}",
                                      name=f"{n:03d} [{item.kind}] {item.title}")
                 if item.status == FAIL:
-                    ET.SubElement(case, "failure", message=item.detail[:500]).text = item.detail
+                    text = item.detail + (f"\nrequest: {item.request}" if item.request else "")
+                    ET.SubElement(case, "failure", message=item.detail[:500]).text = text
                 elif item.status == SKIP:
                     ET.SubElement(case, "skipped", message=item.detail[:500])
                 elif item.status == WARN:

@@ -12,6 +12,7 @@ fhir-content.md §8.1).
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 from dataclasses import dataclass
 from dataclasses import field
@@ -49,6 +50,8 @@ class AssertResult:
     kind: str
     detail: str = ""
     notes: list[str] = field(default_factory=list)
+    #: the request the assert looked at (client-role evaluation: which recorded request)
+    request: str = ""
 
 
 @dataclass
@@ -99,9 +102,13 @@ class RunOptions:
     timeout: float = 60.0
     today: date | None = None
     session: requests.Session | None = None
+    #: fixed variable values (win over ``defaultValue``): e.g. the values :func:`pin_defaults` chose
+    variables: dict[str, str] = field(default_factory=dict)
 
 
-class _State:
+class ScriptState:
+    """The state of one script execution: fixtures, responses by id, the last exchange, variables."""
+
     def __init__(self, script: TestScript, options: RunOptions) -> None:
         self.script = script
         self.options = options
@@ -112,6 +119,7 @@ class _State:
         self.last_skipped = False
         self.defaults = {v.name: v.default_value for v in script.variables}
         self.defaults.update({k: v for k, v in options.tokens.items() if k in self.defaults})
+        self.defaults.update({k: v for k, v in options.variables.items() if k in self.defaults})
         self.vars = {v.name: v for v in script.variables}
         self.subst = Substitution(self.lookup, options.today)
 
@@ -163,10 +171,25 @@ class _State:
         return self.subst.substitute(text)
 
 
+def pin_defaults(script: TestScript, today: date | None = None) -> dict[str, str]:
+    """Each ``defaultValue`` resolved once (``${RANDOM-10}``, ``${UUID}``, ``${CURRENTDATE}`` …), so that
+    every use within one execution sees the same value — as Touchstone evaluates a variable's default
+    once per test execution (e.g. the ``task-id`` a client-role setup creates and its tests then expect)."""
+    defaults = {v.name: v.default_value for v in script.variables if v.default_value is not None}
+    subst = Substitution(lambda name: defaults.get(name), today)
+    pinned: dict[str, str] = {}
+    for name in defaults:
+        try:
+            pinned[name] = subst.resolve(name)
+        except VariableError:
+            continue
+    return pinned
+
+
 def run_script(script: TestScript, options: RunOptions) -> ScriptResult:
     """Run one TestScript; never raises for server behaviour (that is reported)."""
     result = ScriptResult(str(script.path), script.label)
-    state = _State(script, options)
+    state = ScriptState(script, options)
     if options.before_script is not None:
         try:
             options.before_script(script)
@@ -186,7 +209,7 @@ def run_script(script: TestScript, options: RunOptions) -> ScriptResult:
         if setup_failed and name != "teardown":
             _skip_rest(test, actions, "setup failed")
             continue
-        stopped = _run_actions(state, actions, test)
+        stopped = run_actions(state, actions, test)
         if name == "setup" and (stopped or any(a.status == FAIL for a in test.asserts)):
             setup_failed = True
     return result
@@ -200,7 +223,8 @@ def _skip_rest(test: TestResult, actions: list[Action], why: str) -> None:
             test.items.append(OperationResult(action.operation.title, "skipped", why))
 
 
-def _run_actions(state: _State, actions: list[Action], test: TestResult) -> bool:
+def run_actions(state: ScriptState, actions: list[Action], test: TestResult) -> bool:
+    """Run operations and asserts in order into ``test``; True when a ``stopTestOnFail`` assert failed."""
     for i, action in enumerate(actions):
         if action.operation is not None:
             test.items.append(_run_operation(state, action.operation))
@@ -213,7 +237,7 @@ def _run_actions(state: _State, actions: list[Action], test: TestResult) -> bool
     return False
 
 
-def _run_operation(state: _State, op: Operation) -> OperationResult:
+def _run_operation(state: ScriptState, op: Operation) -> OperationResult:
     code = op.type_code or ""
     if code in HOOK_OPERATIONS or code not in HTTP_METHODS:
         state.last = None
@@ -251,9 +275,9 @@ def _run_operation(state: _State, op: Operation) -> OperationResult:
     return OperationResult(f"{exchange.method} {exchange.url}", "sent", f"HTTP {exchange.status}")
 
 
-def _run_assert(state: _State, a: Assert) -> AssertResult:
+def _run_assert(state: ScriptState, a: Assert) -> AssertResult:
     kind = a.kind
-    outcome = _evaluate(state, a, kind)
+    outcome = evaluate_assert(state, a, kind)
     if outcome.ok is None:
         status = SKIP
     elif outcome.ok:
@@ -263,10 +287,16 @@ def _run_assert(state: _State, a: Assert) -> AssertResult:
     return AssertResult(status, a.title, kind, outcome.detail, outcome.notes)
 
 
-def _evaluate(state: _State, a: Assert, kind: str) -> chk.Outcome:  # noqa: C901, PLR0911, PLR0912 - one branch per kind
+def evaluate_assert(state: ScriptState, a: Assert, kind: str) -> chk.Outcome:  # noqa: C901, PLR0911, PLR0912 - one branch per kind
+    """One assert against ``state.last`` (or its ``sourceId``); ``ok`` None when it cannot be evaluated."""
     direction = a.direction or "response"
     try:
         expected = state.substitute(a.value) if a.value is not None else None
+        # variables inside FHIRPath (``resource.id = '${task-id}'``) are substituted as Touchstone does
+        for name in ("expression", "compare_to_source_expression"):
+            text = getattr(a, name)
+            if text and "${" in text:
+                a = dataclasses.replace(a, **{name: state.substitute(text)})
     except VariableError as exc:
         return chk.Outcome(False, str(exc))
     if kind == "rule":
@@ -318,7 +348,7 @@ def _evaluate(state: _State, a: Assert, kind: str) -> chk.Outcome:  # noqa: C901
     return chk.Outcome(None, f"unsupported assert kind {kind!r}")
 
 
-def _evaluate_rule(state: _State, a: Assert) -> chk.Outcome:
+def _evaluate_rule(state: ScriptState, a: Assert) -> chk.Outcome:
     call = a.rule
     assert call is not None
     kind = chk.rule_kind(call.rule_id, state.script.rules)

@@ -18,6 +18,8 @@ from lxml import etree
 FHIR_NS = "http://hl7.org/fhir"
 _F = f"{{{FHIR_NS}}}"
 RULE_EXT = "http://touchstone.aegis.net/touchstone/fhir/testing/StructureDefinition/testscript-rule"
+#: Interoplab/ConformanceLab: marks the ``origin``/``destination`` that is the system under test
+SUT_EXT = "http://fhir.interoplab.eu/fhir/StructureDefinition/Interoplab-CL-ext-SUT"
 ASSERT_RULE_EXT = "http://touchstone.aegis.net/touchstone/fhir/testing/StructureDefinition/testscript-assert-rule"
 
 #: The STU3 ``TestScript.setup.action.assert`` elements a runner may meet (besides description/label/direction).
@@ -70,6 +72,9 @@ class Operation:
     response_id: str | None = None
     source_id: str | None = None
     target_id: str | None = None
+    #: ``origin``/``destination`` index (STU3: which test system sends it, which receives it)
+    origin: int | None = None
+    destination: int | None = None
 
     @property
     def title(self) -> str:
@@ -163,10 +168,13 @@ class TestScript:
     id: str | None
     name: str | None
     title: str | None
+    description: str | None = None
     fixtures: dict[str, Fixture] = field(default_factory=dict)
     profiles: dict[str, str] = field(default_factory=dict)
     variables: list[Variable] = field(default_factory=list)
     rules: dict[str, str] = field(default_factory=dict)
+    #: ``TestScript.origin`` index → is it the system under test (Interoplab SUT extension)
+    origins: dict[int, bool] = field(default_factory=dict)
     setup: list[Action] = field(default_factory=list)
     tests: list[Test] = field(default_factory=list)
     teardown: list[Action] = field(default_factory=list)
@@ -174,6 +182,16 @@ class TestScript:
     @property
     def label(self) -> str:
         return self.title or self.name or self.id or self.path.name
+
+    @property
+    def client_role(self) -> bool:
+        """A client-role script (Nictiz ``PHR-Client``, ``Retrieving-PHR``, ``Sending-PHR``): its origin,
+        the client that sends the requests, is the system under test; the test system plays the server."""
+        return any(self.origins.values())
+
+    def is_client_request(self, op: Operation) -> bool:
+        """An operation the system under test is expected to send (not one the test system does itself)."""
+        return op.origin is not None and self.origins.get(op.origin, False)
 
     def all_actions(self) -> t.Iterator[Action]:
         yield from self.setup
@@ -235,7 +253,15 @@ def _operation(el: etree._Element) -> Operation:
         encode_request_url=_bool(el, "encodeRequestUrl", True), params=_value(el, "params"), url=_value(el, "url"),
         request_headers=headers, request_id=_value(el, "requestId"), response_id=_value(el, "responseId"),
         source_id=_value(el, "sourceId"), target_id=_value(el, "targetId"),
+        origin=_int(_value(el, "origin")), destination=_int(_value(el, "destination")),
     )
+
+
+def _int(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
 
 
 def _assert(el: etree._Element) -> Assert:
@@ -301,11 +327,17 @@ def parse_testscript(path: Path | str) -> TestScript:
         raise TestScriptError(f"{path}: not XML: {exc}") from exc
     if root.tag != _F + "TestScript":
         raise TestScriptError(f"{path}: root is {root.tag}, not a FHIR TestScript")
-    script = TestScript(path=path, id=_value(root, "id"), name=_value(root, "name"), title=_value(root, "title"))
+    script = TestScript(path=path, id=_value(root, "id"), name=_value(root, "name"), title=_value(root, "title"),
+                        description=_value(root, "description"))
     for ext in _extensions(root, RULE_EXT):
         call = _rule_call(ext)
         path_ext = [e for e in ext.findall(_F + "extension") if e.get("url") == "path"]
         script.rules[call.rule_id] = (_ext_value(path_ext[0]) or "") if path_ext else ""
+    for origin in root.findall(_F + "origin"):
+        index = _int(_value(origin, "index"))
+        sut = [e for e in _extensions(origin, SUT_EXT) if (_ext_value(e) or "").lower() == "true"]
+        if index is not None:
+            script.origins[index] = bool(sut)
     for fx in root.findall(_F + "fixture"):
         ref = _value(fx.find(_F + "resource"), "reference")
         target = (path.parent / ref).resolve() if ref and "://" not in ref and not ref.startswith("#") else None

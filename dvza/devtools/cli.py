@@ -122,7 +122,55 @@ def demo_prepare(ctx: click.Context, shared: Path | None) -> None:
                verbose=False)
     ctx.invoke(testdata_tokens, file=root / "Configuration" / "QualificationTokens.json", gegevensdiensten=None,
                scripts=())
+    _link_development_bsns()
+    _demo_questionnaire_tasks(root / "output" / "STU3" / "Questionnaires-2-0" / "MedMij" / "Cert")
     _write_dev_login_persons(root / "Configuration" / "QualificationTokens.json")
+
+
+#: BSNs for the development login of Nictiz test persons that have none on the Nictiz list (the
+#: Vragenlijsten persons): made up, valid by the elfproef, from the 99999xxxx test range and not used
+#: by any Nictiz test person. Development only: a real DVZA learns the BSN from DigiD.
+DEVELOPMENT_BSNS = {"XXXVINK": "999998006", "XXXREPSCHER": "999998018", "XXXBOUMANN": "999998031"}
+#: the questionnaires the demo puts ready for XXX_Vink (Nictiz Cert templates, fresh Task ids)
+DEMO_TASKS = ("XXX_Vink-Intake", "XXX_Vink-PHQ9")
+
+
+def _link_development_bsns() -> None:
+    """Link :data:`DEVELOPMENT_BSNS` to their loaded patients, so the development login can log in as them."""
+    from fhir_api.store import ResourceStore
+
+    from .. import identity
+
+    app = current_app
+    with get_database(app).sessionmaker() as session:
+        for patient_id, bsn in DEVELOPMENT_BSNS.items():
+            if ResourceStore(session).get("Patient", patient_id) is not None:
+                identity.link(session, app.config["BSN_HMAC_KEY"], bsn, patient_id)
+        session.commit()
+
+
+def _demo_questionnaire_tasks(cert: Path) -> None:
+    """Questionnaires ready to fill in for XXX_Vink (unless some are open already): what a hospital
+    would send, so the PGO simulator's questionnaire path can be tried right after ``make run``."""
+    from sqlalchemy import select
+
+    from fhir_api import fhirjson
+    from fhir_api.models import ResourceRow
+
+    from . import testdata
+
+    database = get_database(current_app)
+    with database.sessionmaker() as session:
+        rows = session.scalars(select(ResourceRow.json_text).where(ResourceRow.resource_type == "Task",
+                                                                   ResourceRow.patient_id == "XXXVINK"))
+        if any(fhirjson.loads(text).get("status") == "requested" for text in rows):
+            return
+        folder = cert / "_reference" / "resources" / "resources-specific"
+        templates = [folder / f"medmij-questionnaires-vl-QuestionnaireProvisioningTask-{name}-REQUESTED.xml"
+                     for name in DEMO_TASKS]
+        created = testdata.create_tasks(session, [t for t in templates if t.is_file()], today=date.today(),
+                                        close_open=False, local_bases=_local_bases())
+    click.echo(f"{len(created)} questionnaires ready for XXX_Vink")
 
 
 def _write_dev_login_persons(tokens_file: Path) -> None:
@@ -135,7 +183,8 @@ def _write_dev_login_persons(tokens_file: Path) -> None:
     session = get_database(app).session()
     persons, seen = [], set()
     for entry in json.loads(tokens_file.read_text(encoding="utf-8")):
-        bsn, patient_id = str(entry.get("bsn") or ""), str(entry.get("resourceId") or "")
+        patient_id = str(entry.get("resourceId") or "")
+        bsn = str(entry.get("bsn") or DEVELOPMENT_BSNS.get(patient_id) or "")
         if not bsn or bsn in seen or ResourceStore(session).load("Patient", patient_id) is None:
             continue
         if identity.patient_for(session, app.config["BSN_HMAC_KEY"], bsn) != patient_id:

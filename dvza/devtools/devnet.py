@@ -129,6 +129,11 @@ class DevNetwork:
             pgo_name=self.pgo_name, gegevensdiensten=DEMO_GEGEVENSDIENSTEN,
             authorize_url=f"{self.front_url}/oauth/authorize", token_url=f"{self.back_url}/oauth/token",
             fhir_base_url=self.fhir_base, volgnummer=int(time.time()))
+        # the simulator's callback (with its port), so `dvza pgo` finds the right redirect_uri by itself
+        network_file = self.lists_dir / "demo-network.json"
+        network = json.loads(network_file.read_text(encoding="utf-8"))
+        network.setdefault("pgo", {})["redirect_uri"] = f"{self.pgo_url}/callback"
+        network_file.write_text(json.dumps(network, indent=1, ensure_ascii=False), encoding="utf-8")
         password_file = self.root / "hospital-password"
         if not password_file.exists():
             fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -165,6 +170,10 @@ class DevNetwork:
             "DVZA_FRONTCHANNEL_SECURE_COOKIES": "true",
             # the persons log in with the development stand-in (not DigiD): switched on explicitly
             "DVZA_DEVELOPMENT_LOGIN": "true",
+            # langdurige toestemming (MedMij R2, refresh tokens) on, so PGO vendors can try it
+            "DVZA_LONG_TERM_CONSENT": "true",
+            # the Nictiz qualification tokens and client qualification sessions (development network only)
+            "DVZA_QUALIFICATION_MODE": os.environ.get("DVZA_QUALIFICATION_MODE", "true"),
         })
         if (self.root / "hospital-password").exists():
             env["DVZA_HOSPITAL_USERS"] = json.dumps(
@@ -277,6 +286,8 @@ class DevNetwork:
             "  (choose 'DigiD via SAML' at the DVZA's login)",
             f"  Hospital queue page:         {self.front_url}/ziekenhuis/wachtrij"
             f"  (name {HOSPITAL_USER}, password {self.hospital_password()})",
+            f"  Client qualification (PGO vendors): {self.front_url}/ziekenhuis/kwalificatie"
+            " or `dvza conformance client start --set bgz`",
             f"  Development CA (trust it or accept the warning): {self.pki.ca_cert}",
             "Stop with Ctrl-C.",
             "",

@@ -1,5 +1,5 @@
-"""What the simulator asks for and sends: the BgZ searches per section, the PDF/A document search
-and a blood-pressure measurement (Zelfmetingen).
+"""What the simulator asks for and sends: the BgZ searches per section, measurements (the searches and
+batches themselves are in :mod:`dvza.pgo.measurements`; documents in :mod:`dvza.pgo.documents`).
 
 The BgZ queries are those of the MedMij BgZ 3.x functional design (fhir-content.md §2.1), grouped
 in the BgZ sections a person recognises. The measurement follows zib BloodPressure (LOINC 85354-9
@@ -10,16 +10,18 @@ sent as the MedMij batch of §5.3: a Patient entry plus the Observation referrin
 from __future__ import annotations
 
 import typing as t
-import uuid
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
 from datetime import datetime
+from decimal import Decimal
 
 from ..readable import summary
 from .client import Aanbieder
 from .client import PgoClient
 from .client import PgoError
+from .measurements import Measurement
+from .measurements import batch
 
 #: (section title, query relative to the FHIR base) — BgZ 3.x, in the order of the BgZ.
 BGZ_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -58,9 +60,6 @@ BGZ_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
                        "&_include=DeviceRequest:device")),
 )
 
-DOCUMENTS_QUERY = "DocumentReference?status=current"
-
-
 @dataclass(slots=True)
 class Section:
     title: str
@@ -93,66 +92,21 @@ def fetch_bgz(client: PgoClient, aanbieder: Aanbieder, token: str) -> list[Secti
     return sections
 
 
-def fetch_documents(client: PgoClient, aanbieder: Aanbieder, token: str) -> list[dict[str, str]]:
-    """The person's current documents (PDF/A, gegevensdienst 51): title, date, Binary reference."""
-    bundle = client.get(aanbieder, token, DOCUMENTS_QUERY)
-    documents = []
-    for entry in bundle.get("entry", []):
-        resource = entry.get("resource") or {}
-        for content in resource.get("content", []):
-            attachment = content.get("attachment") or {}
-            documents.append({"title": str(attachment.get("title") or resource.get("description") or "Document"),
-                              "date": str(resource.get("indexed", ""))[:10],
-                              "url": str(attachment.get("url", "")),
-                              "contentType": str(attachment.get("contentType", ""))})
-    return documents
-
-
 def blood_pressure_bundle(systolic: int, diastolic: int, *, when: datetime | None = None,
                           patient: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
-    """A MedMij Zelfmetingen batch: a Patient entry (matched by the DVZA to the token's patient,
-    never created) and one zib BloodPressure Observation referring to it (fhir-content.md §5.3)."""
+    """A MedMij Zelfmetingen batch with one blood pressure (:func:`dvza.pgo.measurements.batch`)."""
     if not (0 < systolic < 400 and 0 < diastolic < 300):
         raise ValueError("blood pressure out of range")
-    moment = (when or datetime.now(UTC)).astimezone().isoformat(timespec="seconds")
-    patient_url = f"urn:uuid:{uuid.uuid4()}"
-    patient_resource = {"resourceType": "Patient",
-                        "meta": {"profile": ["http://fhir.nl/fhir/StructureDefinition/nl-core-patient"]}}
-    for key in ("name", "birthDate", "gender"):
-        if patient and key in patient:
-            patient_resource[key] = patient[key]
-    display = "Patiënt"
-    if patient_resource.get("name"):
-        from ..readable import human_name
+    moment = (when or datetime.now(UTC)).astimezone()
+    return batch([Measurement("bloeddruk", (Decimal(systolic), Decimal(diastolic)), moment)], patient=patient)
 
-        display = human_name(patient_resource["name"]) or display
 
-    def mm_hg(value: int) -> dict[str, t.Any]:
-        return {"value": value, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}
-
-    observation = {
-        "resourceType": "Observation",
-        "meta": {"profile": ["http://nictiz.nl/fhir/StructureDefinition/zib-BloodPressure"]},
-        "status": "final",
-        "category": [{"coding": [{"system": "http://hl7.org/fhir/observation-category", "code": "vital-signs",
-                                  "display": "Vital Signs"}]}],
-        "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9",
-                             "display": "Blood pressure panel with all children optional"}]},
-        "subject": {"reference": patient_url, "display": display},
-        "effectiveDateTime": moment,
-        "performer": [{"reference": patient_url, "display": display}],
-        "component": [
-            {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6",
-                                  "display": "Systolic blood pressure"}]}, "valueQuantity": mm_hg(systolic)},
-            {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4",
-                                  "display": "Diastolic blood pressure"}]}, "valueQuantity": mm_hg(diastolic)},
-        ],
-    }
-    return {"resourceType": "Bundle", "type": "batch", "entry": [
-        {"fullUrl": patient_url, "resource": patient_resource, "request": {"method": "POST", "url": "Patient"}},
-        {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": observation,
-         "request": {"method": "POST", "url": "Observation"}},
-    ]}
+def fetch_measurements(client: PgoClient, aanbieder: Aanbieder, token: str, query: str) -> list[str]:
+    """The measurements a search finds, each as a line a person reads (newest first as served)."""
+    bundle = client.get(aanbieder, token, query)
+    return [summary(e["resource"]) for e in bundle.get("entry", [])
+            if (e.get("resource") or {}).get("resourceType") == "Observation"
+            and (e.get("search") or {}).get("mode", "match") == "match"]
 
 
 def batch_outcome(response: dict[str, t.Any]) -> list[str]:

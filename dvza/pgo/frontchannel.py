@@ -33,9 +33,10 @@ def _form(page: requests.Response, *, containing: str | None = None) -> tuple[st
 
 
 def authorize_with_dev_login(authorize_url: str, *, bsn: str, grant: bool = True, verify: str | bool = True,
-                             redirect_prefix: str) -> dict[str, str]:
+                             redirect_prefix: str, long_term: bool = False) -> dict[str, str]:
     """Run the frontchannel for a person with ``bsn``; return the parameters of the redirect to the
-    PGO (``code`` and ``state``, or ``error``, ``error_description``, ``state``)."""
+    PGO (``code`` and ``state``, or ``error``, ``error_description``, ``state``). With ``long_term``
+    the person ticks "toestemming voor onbepaalde tijd" when the consent page offers it."""
     browser = requests.Session()
     browser.trust_env = False  # ``verify`` decides, not REQUESTS_CA_BUNDLE
     browser.verify = verify
@@ -67,8 +68,8 @@ def authorize_with_dev_login(authorize_url: str, *, bsn: str, grant: bool = True
     if isinstance(consent, dict):
         return consent
     action, fields = _form(consent, containing="decision")
-    decided = follow(browser.post(action, data=fields | {"decision": "grant" if grant else "refuse"},
-                                  allow_redirects=False))
+    choice = {"decision": "grant" if grant else "refuse"} | ({"long_term": "yes"} if long_term else {})
+    decided = follow(browser.post(action, data=fields | choice, allow_redirects=False))
     if isinstance(decided, dict):
         return decided
     raise PgoError(f"the frontchannel did not send the browser back to the PGO ({decided.status_code} "

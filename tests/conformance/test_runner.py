@@ -129,3 +129,17 @@ def test_cli_exit_code(server: FakeServer, tmp_path: Path) -> None:
     server.app.config["BREAK"] = None
     assert CliRunner().invoke(conformance_group, ["run", "--base-url", server.base_url, "--tokens", str(tokens),
                                                   str(SCRIPT)]).exit_code == 0
+
+
+def test_client_role_scripts_are_not_run_against_a_server(server: FakeServer, tmp_path: Path) -> None:
+    """A client-role script (the SUT is the origin) is judged on a PGO's recorded traffic, never sent."""
+    origin = ('<origin><extension url="http://fhir.interoplab.eu/fhir/StructureDefinition/Interoplab-CL-ext-SUT">'
+              '<valueBoolean value="true"/></extension><index value="1"/></origin>')
+    text = SCRIPT.read_text().replace('<status value="active"/>', '<status value="active"/>' + origin, 1)
+    assert origin in text
+    client_script = tmp_path / "client-role-json.xml"
+    client_script.write_text(text)
+    server.app.config["seen"].clear()
+    results = run_paths([client_script], base_url=server.base_url)
+    assert results[0].count(FAIL) == 0 and results[0].asserts == [] and server.app.config["seen"] == []
+    assert "qualification session" in text_report(results, verbose=True)

@@ -4,6 +4,7 @@ Touchstone rules, one test each."""
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
@@ -95,3 +96,33 @@ def test_rewrite_task_status_rule_in_both_formats() -> None:
     assert xml_doc.format == "xml" and "<text" not in xml_doc.text and 'value="rejected"' in xml_doc.text
     with pytest.raises(ValueError):
         with_status(from_resource({"resourceType": "Bundle", "entry": []}), "accepted")
+
+
+# ------------------------------------------------------------------------------------ exact decimals
+@pytest.mark.parametrize("body, fmt", [
+    ('{"resourceType": "Observation", "valueQuantity": {"value": 37.2}, "component": '
+     '[{"valueQuantity": {"value": 0.1}}, {"valueQuantity": {"value": 0.2}}]}', "json"),
+    ('<Observation xmlns="http://hl7.org/fhir"><status value="final"/><code><text value="t"/></code>'
+     '<valueQuantity><value value="37.2"/></valueQuantity>'
+     '<component><code><text value="a"/></code><valueQuantity><value value="0.1"/></valueQuantity></component>'
+     '<component><code><text value="b"/></code><valueQuantity><value value="0.2"/></valueQuantity></component>'
+     '</Observation>', "xml"),
+])
+def test_decimals_compare_exactly(body: str, fmt: str) -> None:
+    """FHIR decimals are exact (datatypes.html#decimal): a served 37.2 equals the literal 37.2, and
+    0.1 + 0.2 = 0.3, which binary floats get wrong."""
+    resource = Document(body, fmt).resource
+    assert evaluate(resource, "Observation.valueQuantity.value = 37.2") == [True]
+    assert evaluate(resource, "Observation.component[0].valueQuantity.value + "
+                              "Observation.component[1].valueQuantity.value = 0.3") == [True]
+    assert evaluate(resource, "Observation.valueQuantity.value") == [Decimal("37.2")]
+
+
+def test_decimal_value_asserts_and_variables_use_exact_text() -> None:
+    from dvza.conformance.asserts import compare
+    from dvza.conformance.fhirpath import as_text
+
+    assert as_text(evaluate(from_resource({"resourceType": "Observation", "valueQuantity": {"value": 37.2}}).resource,
+                            "Observation.valueQuantity.value")[0]) == "37.2"
+    assert compare(Decimal("0.3"), "equals", "0.3") and compare(Decimal("37.20"), "greaterThan", "37.19")
+    assert compare(Decimal("1E+2"), "equals", "100")

@@ -180,3 +180,49 @@ def test_loading_twice_updates_instead_of_duplicating(app: t.Any, tmp_path: t.An
         testdata.load(session, [tmp_path], today=date.today())
         versions = list(session.scalars(select(ResourceRow.version_id).where(ResourceRow.logical_id == "td-1")))
     assert versions == [2]
+
+
+def test_environmental_specimen_is_shared_data_reached_through_the_observation(app: t.Any, tmp_path: t.Any) -> None:
+    """A Specimen whose subject is a Device (an environmental sample) belongs to no patient: it loads
+    as shared data, ``_include=Observation:specimen`` returns it with the patient's Observation, and
+    another patient cannot read it (fhir_api.compartment: Specimen is optionally owned)."""
+    from oauth.tokens import import_qualification_token
+
+    def ref(target: str) -> dict[str, str]:
+        return {"reference": target, "display": target}
+
+    profile = {"profile": ["http://example.org/test"]}
+    resources = [
+        {**_patient("sp-1"), "birthDate": "1980-01-01"}, {**_patient("sp-2"), "birthDate": "1981-01-01"},
+        {"resourceType": "Device", "id": "sp-dev", "meta": profile, "status": "active"},
+        {"resourceType": "Specimen", "id": "sp-env", "meta": profile, "subject": ref("Device/sp-dev"),
+         "type": {"text": "Omgevingsmonster"}},
+        {"resourceType": "Specimen", "id": "sp-own", "meta": profile, "subject": ref("Patient/sp-1"),
+         "type": {"text": "Bloed"}},
+        {"resourceType": "Observation", "id": "sp-obs", "meta": profile, "status": "final",
+         "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]},
+         "subject": ref("Patient/sp-1"), "specimen": ref("Specimen/sp-env")},
+    ]
+    for resource in resources:
+        (tmp_path / f"{resource['id']}.json").write_text(json.dumps(resource))
+    with app.extensions["dvza.db"].sessionmaker() as session:
+        report = testdata.load(session, [tmp_path], today=date(2024, 2, 29))
+        for pid in ("sp-1", "sp-2"):
+            import_qualification_token(session, f"token-{pid}", patient_id=pid, gegevensdiensten=["48"])
+        session.commit()
+    assert report.refused == [] and "Specimen/sp-env" in report.loaded
+    client = app.test_client()
+
+    def get(path: str, pid: str) -> t.Any:
+        return client.get(f"/fhir/{path}", headers={"Authorization": f"Bearer token-{pid}",
+                                                    "Accept": "application/fhir+json"})
+
+    bundle = get("Observation?_include=Observation:specimen", "sp-1").get_json()
+    assert {(e["resource"]["resourceType"], e["resource"]["id"], e["search"]["mode"]) for e in bundle["entry"]} == {
+        ("Observation", "sp-obs", "match"), ("Specimen", "sp-env", "include")}
+    assert get("Specimen/sp-env", "sp-1").status_code == 200
+    assert get("Specimen/sp-own", "sp-1").status_code == 200
+    assert get("Specimen/sp-env", "sp-2").status_code == 404  # not reachable through sp-2's data
+    assert get("Specimen/sp-own", "sp-2").status_code == 404
+    assert {e["resource"]["id"] for e in get("Specimen", "sp-1").get_json().get("entry", [])} == {"sp-env", "sp-own"}
+    assert get("Specimen", "sp-2").get_json().get("entry", []) == []

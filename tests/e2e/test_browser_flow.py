@@ -61,15 +61,20 @@ def check_screen(page: t.Any, heading: str | re.Pattern[str]) -> None:
     assert page.evaluate(UNLABELLED) == [], page.url
 
 
-def log_in(page: t.Any, network: t.Any) -> None:
-    """Landing page → development login (keyboard only) → consent page."""
+def to_development_login(page: t.Any) -> None:
+    """Landing page → "Inloggen met DigiD" (keyboard) → make run's choice between the development login
+    and the local DigiD (SAML) → the development login."""
     login = page.get_by_role("button", name="Inloggen met DigiD")
     login.focus()
     page.keyboard.press("Enter")
-    # make run offers the development login and the local DigiD (SAML): choose the former
     check_screen(page, "Kies hoe je inlogt")
     page.get_by_role("button", name=re.compile("Ontwikkel-login")).click()
     check_screen(page, "géén DigiD")
+
+
+def log_in(page: t.Any, network: t.Any) -> None:
+    """Landing page → development login (keyboard only) → consent page."""
+    to_development_login(page)
     page.get_by_label("Burgerservicenummer (BSN)").fill(person(network))
     page.get_by_role("button", name="Inloggen", exact=True).click()
 
@@ -137,7 +142,8 @@ def test_refusing_consent_fetches_nothing(page: t.Any, network: t.Any) -> None:
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(re.escape(network.pgo_url) + "/callback"))
     text = page.locator("main").inner_text()
-    assert "Je hebt geen toestemming gegeven" in text
+    # a DVZA answers "Authorization denied." for a refusal and for a stop at the login alike (issue 17)
+    assert "Je hebt het inloggen afgebroken of geen toestemming gegeven" in text
     assert page.get_by_role("heading", name="Patiënt en huisarts").count() == 0
 
 
@@ -167,10 +173,7 @@ def test_consent_page_and_my_consents_reached_by_a_link(page: t.Any, network: t.
     link.focus()
     page.keyboard.press("Enter")
     check_screen(page, "Mijn toestemmingen")
-    page.get_by_role("button", name="Inloggen met DigiD").click()
-    check_screen(page, "Kies hoe je inlogt")
-    page.get_by_role("button", name=re.compile("Ontwikkel-login")).click()
-    check_screen(page, "géén DigiD")
+    to_development_login(page)
     page.get_by_label("Burgerservicenummer (BSN)").fill(person(network))
     page.get_by_role("button", name="Inloggen", exact=True).click()
     check_screen(page, "Mijn toestemmingen")

@@ -98,4 +98,22 @@ def test_gegevensdienst_scopes(cert_app: t.Any) -> None:
     lab = client.get("/fhir/Observation?category=http://snomed.info/sct|275711006",
                      headers={"Authorization": f"Bearer {tokens['52']}"}).get_json()
     assert lab["total"] == 0
-    assert status("52", "/fhir/Specimen/medmij-bgz-specimen-ts-01") == 403
+    # Specimen may be shared (an environmental sample), like Device: one this grant cannot reach is not found
+    assert status("52", "/fhir/Specimen/medmij-bgz-specimen-ts-01") == 404
+    assert status("48", "/fhir/Specimen/medmij-bgz-specimen-ts-01") == 200
+
+
+def test_a_zelfmetingen_token_sees_the_blood_glucose_measurements(cert_app: t.Any) -> None:
+    """52 (Zelfmetingen, Verzamelen) covers blood glucose although it carries the laboratory category, not
+    vital-signs (fhir-content.md §5.1): Cert scenario 1.3 expects 3 for XXX_Bourgonjee."""
+    database = cert_app.extensions["dvza.db"]
+    with database.sessionmaker() as session:
+        store_token(session, "t-52-glucose-" + "0" * 22, kind=ACCESS, gegevensdiensten=["52"],
+                    patient_id="selfmeasurement-patient-kwalificatie1", client_id="pgo.test",
+                    lifetime=timedelta(minutes=15))
+        session.commit()
+    bundle = cert_app.test_client().get(
+        "/fhir/Observation?code=http://loinc.org|14760-3,http://loinc.org|14743-9,http://loinc.org|14770-2",
+        headers={"Authorization": "Bearer t-52-glucose-" + "0" * 22}).get_json()
+    assert sorted(e["resource"]["code"]["coding"][0]["code"] for e in bundle["entry"]) == ["14743-9", "14760-3",
+                                                                                           "14770-2"]

@@ -126,7 +126,7 @@ def test_refused_consent_is_logged_and_reported(browser: Browser, oauth_app: t.A
 
 @pytest.mark.parametrize(("bsn", "scope"), [
     ("111222333", "umcdemo"),  # a valid BSN this hospital does not know
-    (BALTUS_BSN, "umcdemo~48"),  # known patient without BgZ data
+    (BALTUS_BSN, "umcdemo~52"),  # known patient without measurements (a known patient always has a BgZ)
 ])
 def test_no_data_means_no_such_resources(browser: Browser, bsn: str, scope: str) -> None:
     landing = browser.authorize(scope=scope)
@@ -150,6 +150,28 @@ def test_login_problems(browser: Browser) -> None:
     page = browser.client.post("/oauth/login", data={"csrf_token": browser.csrf(landing)})
     cancelled = browser.client.post("/oauth/login/finish", data={"csrf_token": browser.csrf(page), "cancel": "1"})
     assert redirect_params(cancelled)["error_description"] == "Authorization denied."
+
+
+def test_the_typed_bsn_has_its_own_form_and_two_bsns_are_refused(browser: Browser) -> None:
+    """Enter in the BSN field submits its own form (the typed number), never the first test person's
+    button of the other form; a request with two BSNs logs in nobody (issue 17)."""
+    import lxml.html
+
+    landing = browser.authorize()
+    page = browser.client.post("/oauth/login", data={"csrf_token": browser.csrf(landing)})
+    document = lxml.html.fromstring(page.get_data(as_text=True))
+    typed = document.get_element_by_id("bsn")
+    own_form = document.get_element_by_id(typed.get("form"))
+    assert own_form.tag == "form" and own_form.get("action") == "/oauth/login/finish"
+    assert own_form.xpath(".//input[@name='csrf_token']")
+    assert [b.get("form") for b in document.xpath("//button[not(@name)]")] == ["bsn-typen"]
+    both = browser.client.post("/oauth/login/finish", data={"csrf_token": browser.csrf(page),
+                                                            "bsn": [HELLEMAN_BSN, BALTUS_BSN]})
+    # nobody is logged in: the Dutch login-failed page, whose way back gives the PGO the MedMij error
+    assert both.status_code == 401 and "Inloggen is niet gelukt" in both.get_data(as_text=True)
+    back = re.search(r'href="(https://[^"]+)"', both.get_data(as_text=True))
+    assert back and parse_qs(urlsplit(html.unescape(back.group(1))).query)["error"] == ["unauthorized_client"]
+    assert "code" not in parse_qs(urlsplit(html.unescape(back.group(1))).query)
 
 
 def test_cancel_on_the_landing_page(browser: Browser) -> None:
