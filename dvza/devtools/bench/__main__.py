@@ -1,0 +1,5 @@
+"""``python -m dvza.devtools.bench``."""
+
+from . import main
+
+raise SystemExit(main())
