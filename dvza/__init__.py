@@ -61,7 +61,7 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
         trusted_proxies=app.config["TRUSTED_PROXIES"], client_cert_header=app.config["CLIENT_CERT_HEADER"],
     )
     fhir_services = FhirServices(
-        session=database.session, access=resolver, audit=audit,
+        session=database.session, connection=database.connection, access=resolver, audit=audit,
         gegevensdiensten=app.config["GEGEVENSDIENSTEN"], public_base_url=app.config["PUBLIC_BASE_URL"],
         default_count=app.config["DEFAULT_PAGE_SIZE"], max_count=app.config["MAX_PAGE_SIZE"],
         limits=Limits(app.config["MAX_BODY_BYTES"], app.config["MAX_BUNDLE_ENTRIES"],

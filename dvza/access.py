@@ -59,7 +59,7 @@ class TokenAccessResolver:
         try:
             token = bearer_token(request.headers.get("Authorization"))
             info = introspect(
-                self.database.session(), token, client_thumbprint=self.client_thumbprint(request),
+                self.database.connection(), token, client_thumbprint=self.client_thumbprint(request),
                 allow_qualification=self.qualification_mode,
             )
         except MissingTokenError as exc:

@@ -17,10 +17,14 @@ import typing as t
 from datetime import UTC
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlalchemy import event
+from sqlalchemy import insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from fhir_api.services import AccessEvent
+from fhir_api.sqlcache import STATEMENTS
 
 from .models import AuditRecord
 from .redaction import audit_reference
@@ -42,8 +46,12 @@ class AuditLog:
         self._reference = audit_reference(bsn_key)
 
     def record(self, event: AccessEvent) -> None:
-        """Store a FHIR access event (``fhir_api.services.AuditSink``)."""
-        self.write(
+        """Store a FHIR access event (``fhir_api.services.AuditSink``) on the request's own connection,
+        committed before the answer leaves (fail closed: if this raises, the answer is withheld).
+
+        Whatever the request left uncommitted is not kept: its views commit their own writes, so only
+        a read transaction — or one a failed statement broke — can be open here."""
+        values = self._values(
             event_type=f"fhir.{event.action}",
             outcome=str(event.status),
             actor=f"pgo:{event.client_id}" if event.client_id else "pgo",
@@ -59,6 +67,28 @@ class AuditLog:
             remote_addr=event.remote_addr,
             detail=event.detail or None,
         )
+        connection = self.database.connection()
+        try:
+            self._insert(connection, values)
+            connection.commit()
+        except Exception:  # noqa: BLE001 - a broken request transaction: once more on a clean one
+            connection.rollback()
+            self._insert(connection, values)
+            connection.commit()
+        _log(_payload(values))
+
+    @staticmethod
+    def _insert(connection: Connection, values: dict[str, t.Any]) -> None:
+        """The record's INSERT, compiled once (issue 12: one cheap statement per request)."""
+        STATEMENTS.get(connection, "audit-insert", lambda: _INSERT).execute(connection, values)
+
+    def _values(self, *, event_type: str, outcome: str, actor: str, **fields: t.Any) -> dict[str, t.Any]:
+        actor = redact(actor, self._reference)
+        for name in REDACTED_FIELDS[1:]:
+            if isinstance(fields.get(name), str):
+                fields[name] = redact(fields[name], self._reference)
+        values = _clipped({"event_type": event_type, "outcome": outcome, "actor": actor, **fields})
+        return {**_EMPTY, **values, "occurred_at": datetime.now(UTC)}
 
     def write(self, *, event_type: str, outcome: str, actor: str, session: Session | None = None,
               **fields: t.Any) -> None:
@@ -72,33 +102,40 @@ class AuditLog:
         Values longer than their column are cut (a hostile client id or header must never make the
         audit write fail); the request itself refuses such values with its protocol's error.
         """
-        now = datetime.now(UTC)
-        actor = redact(actor, self._reference)
-        for name in REDACTED_FIELDS[1:]:
-            if isinstance(fields.get(name), str):
-                fields[name] = redact(fields[name], self._reference)
-        values = _clipped({"event_type": event_type, "outcome": outcome, "actor": actor, **fields})
-        record = AuditRecord(occurred_at=now, **values)
-        payload = {"occurred_at": now.isoformat(), **{k: v for k, v in values.items() if v is not None}}
+        values = self._values(event_type=event_type, outcome=outcome, actor=actor, **fields)
+        payload = _payload(values)
         if session is None:
-            with self.database.sessionmaker() as own:
-                own.add(record)
-                own.commit()
+            with self.database.engine.begin() as connection:
+                self._insert(connection, values)
             _log(payload)
             return
-        session.add(record)
+        self._insert(session.connection(), values)
         event.listen(session, "after_commit", lambda _session: _log(payload), once=True)
 
 
+_EMPTY = {column.name: None for column in AuditRecord.__table__.columns if column.name != "id"}
+_INSERT = insert(AuditRecord.__table__).values({name: bindparam(name) for name in _EMPTY})
+
+
+def _payload(values: dict[str, t.Any]) -> dict[str, t.Any]:
+    payload = {k: v for k, v in values.items() if v is not None}
+    payload["occurred_at"] = values["occurred_at"].isoformat()
+    return {"occurred_at": payload.pop("occurred_at"), **payload}
+
+
 def _clipped(values: dict[str, t.Any]) -> dict[str, t.Any]:
-    columns = AuditRecord.__table__.columns
     out = {}
     for key, value in values.items():
-        length = getattr(columns[key].type, "length", None)
-        if isinstance(value, str) and length is not None and len(value) > length:
+        length = _LENGTHS.get(key)
+        if length is not None and isinstance(value, str) and len(value) > length:
             value = value[: length - 1] + "…"
         out[key] = value
     return out
+
+
+#: the length of each text column of the audit table (values are cut to fit)
+_LENGTHS = {column.name: column.type.length for column in AuditRecord.__table__.columns
+            if getattr(column.type, "length", None)}
 
 
 def _log(payload: dict[str, t.Any]) -> None:

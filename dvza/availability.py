@@ -16,7 +16,7 @@ from sqlalchemy import select
 from fhir_api.access import PROFILES
 from fhir_api.access import scope_for
 from fhir_api.models import ResourceRow
-from fhir_api.store import PatientView
+from fhir_api.view import PatientView
 
 #: profiles whose content includes the Patient resource itself (see the module docstring)
 PATIENT_IS_CONTENT = frozenset({"bgz"})
@@ -43,9 +43,6 @@ def available_diensten(session: Session, patient_id: str, diensten: frozenset[st
         if profile.name in PATIENT_IS_CONTENT:
             found.add(dienst)  # the patient is known (checked above) and is the BgZ's first section
             continue
-        view = PatientView(session, patient_id, scope_for([dienst], mapping))
-        any_data = session.scalar(select(ResourceRow.pk).where(
-            view.compartment_visible(ResourceRow), ResourceRow.resource_type != "Patient").limit(1))
-        if any_data is not None:
+        if PatientView(session, patient_id, scope_for([dienst], mapping)).any_data(exclude=("Patient",)):
             found.add(dienst)
     return frozenset(found)

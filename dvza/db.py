@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -72,6 +73,15 @@ class Database:
             g.db_session = self.sessionmaker()
         return t.cast(Session, g.db_session)
 
+    def connection(self) -> Connection:
+        """The request's Core connection, apart from the ORM session: the read path (token check,
+        search, audit record) runs on it without the unit of work (issue 12); writes keep the session.
+        Closed at teardown; whatever is uncommitted then is rolled back."""
+        connection = g.get("db_connection")
+        if connection is None or connection.closed:
+            connection = g.db_connection = self.engine.connect()
+        return t.cast(Connection, connection)
+
     def check(self) -> None:
         """Raise if the database cannot be reached (readiness probe)."""
         with self.engine.connect() as connection:
@@ -98,6 +108,9 @@ def init_app(app: Flask, database: Database) -> None:
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
+        connection = g.pop("db_connection", None)
+        if connection is not None:
+            connection.close()  # rolls back what is not committed
         session = g.pop("db_session", None)
         if session is not None:
             session.rollback()

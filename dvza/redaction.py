@@ -26,6 +26,7 @@ from .identity import bsn_hmac
 
 MASK = "*********"
 
+_DIGIT = re.compile(r"\d")
 _SYSTEM_VALUE = re.compile(r"(NamingSystem(?:/|%2F)bsn(?:\||%7C))([^&\s\"'<>,;]+)", re.IGNORECASE)
 #: nine digits not inside a longer word or number; a URL escape (``%7C``, ``%3D``) right before counts as a border
 _NINE_DIGITS = re.compile(r"(?:(?<![0-9A-Za-z])|(?<=%[0-9A-Fa-f]{2}))(\d{9})(?![0-9A-Za-z])")
@@ -33,7 +34,7 @@ _NINE_DIGITS = re.compile(r"(?:(?<![0-9A-Za-z])|(?<=%[0-9A-Fa-f]{2}))(\d{9})(?![
 
 def redact(text: str, replace: t.Callable[[str], str] | None = None) -> str:
     """``text`` with every BSN replaced (by :data:`MASK`, or by ``replace(bsn)``)."""
-    if not text or not any(c.isdigit() for c in text):
+    if not text or _DIGIT.search(text) is None:
         return text
     substitute = replace or (lambda _bsn: MASK)
     text = _SYSTEM_VALUE.sub(lambda m: m.group(1) + substitute(m.group(2)), text)

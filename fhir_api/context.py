@@ -29,7 +29,7 @@ from .schema import stu3
 from .search import query as search_query
 from .services import AccessEvent
 from .services import FhirServices
-from .store import PatientView
+from .view import PatientView
 
 EXTENSION_KEY = "fhir_api"
 
@@ -40,10 +40,15 @@ def services() -> FhirServices:
 
 def base_url() -> str:
     """Absolute URL of the FHIR base of this request (fullUrl and link prefix)."""
-    svc = services()
-    if svc.public_base_url:
-        return svc.public_base_url.rstrip("/")
-    return request.host_url.rstrip("/") + request.script_root + svc.url_prefix
+    found = g.get("fhir_base_url")
+    if found is None:
+        svc = services()
+        if svc.public_base_url:
+            found = svc.public_base_url.rstrip("/")
+        else:
+            found = request.host_url.rstrip("/") + request.script_root + svc.url_prefix
+        g.fhir_base_url = found
+    return t.cast(str, found)
 
 
 def local_bases() -> tuple[str, ...]:
@@ -83,10 +88,18 @@ def audit(action: str, **fields: t.Any) -> None:
 
 def authorize() -> tuple[AccessGrant, Scope]:
     """The grant of this request's token and the scope of its gegevensdiensten (401 otherwise)."""
-    grant = services().access.resolve(request)
+    svc = services()
+    grant = svc.access.resolve(request)
     g.fhir_grant = grant
-    scope = scope_for(grant.gegevensdiensten, services().gegevensdiensten)
-    return grant, scope
+    return grant, _scope(grant.gegevensdiensten, svc)
+
+
+def _scope(gegevensdiensten: frozenset[str], svc: FhirServices) -> Scope:
+    """The scope of a set of gegevensdiensten (the same few sets, over and over: kept per process)."""
+    scope = svc.scopes.get(gegevensdiensten)
+    if scope is None:
+        scope = svc.scopes[gegevensdiensten] = scope_for(gegevensdiensten, svc.gegevensdiensten)
+    return scope
 
 
 def supported_type(rtype: str) -> None:
@@ -108,7 +121,9 @@ def check_readable(scope: Scope, rtype: str) -> None:
 
 
 def patient_view(grant: AccessGrant, scope: Scope) -> PatientView:
-    return PatientView(services().session(), grant.patient_id, scope, local_bases=local_bases())
+    svc = services()
+    source = svc.connection() if svc.connection is not None else svc.session()
+    return PatientView(source, grant.patient_id, scope, local_bases=local_bases())
 
 
 def read_body() -> tuple[bytes, str]:

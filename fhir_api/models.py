@@ -9,7 +9,13 @@ without a pydantic model on the read path.
 ``patient_id`` is the Patient compartment the resource belongs to (its own id for a Patient,
 https://hl7.org/fhir/STU3/compartmentdefinition-patient.html); ``NULL`` for shared resources
 (Practitioner, Organization, Medication, Binary, ...), which a token may read only when its
-patient's resources reference them (see :mod:`fhir_api.store`).
+patient's resources reference them (see :mod:`fhir_api.view`).
+
+Every index row repeats its resource's ``patient_id`` and ``resource_type`` and the indexes lead with
+them, so a search is driven by the patient's own matching values: its cost follows what it finds in
+that patient's record, never the size of the record or of other patients' data (issue 12).
+``fhir_index_lastn`` keeps each Observation's codes with its effective date in index order, so
+``Observation/$lastn`` reads the newest per code straight from an index.
 """
 
 from __future__ import annotations
@@ -55,10 +61,15 @@ class TokenIndex(FhirBase):
     """Token search values: (system, code) pairs, ``system`` NULL when the value has none."""
 
     __tablename__ = "fhir_index_token"
-    __table_args__ = (Index("ix_fhir_index_token_lookup", "param", "code", "system"),)
+    __table_args__ = (
+        Index("ix_fhir_index_token_patient", "patient_id", "resource_type", "param", "code", "system"),
+        Index("ix_fhir_index_token_lookup", "param", "code", "system"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     resource_pk: Mapped[int] = mapped_column(ForeignKey("fhir_resource.pk", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(64))
     param: Mapped[str] = mapped_column(String(64))
     system: Mapped[str | None] = mapped_column(String(255))
     code: Mapped[str] = mapped_column(String(255))
@@ -68,10 +79,15 @@ class DateIndex(FhirBase):
     """Date search values as closed UTC ranges ``[start, end]`` (search.html#date)."""
 
     __tablename__ = "fhir_index_date"
-    __table_args__ = (Index("ix_fhir_index_date_lookup", "param", "start", "end"),)
+    __table_args__ = (
+        Index("ix_fhir_index_date_patient", "patient_id", "resource_type", "param", "start"),
+        Index("ix_fhir_index_date_lookup", "param", "start", "end"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     resource_pk: Mapped[int] = mapped_column(ForeignKey("fhir_resource.pk", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(64))
     param: Mapped[str] = mapped_column(String(64))
     start: Mapped[str] = mapped_column(String(32))
     end: Mapped[str] = mapped_column(String(32))
@@ -79,16 +95,20 @@ class DateIndex(FhirBase):
 
 class ReferenceIndex(FhirBase):
     """References out of a resource. ``param`` is a search parameter name, or ``*`` for every
-    reference anywhere in the resource (used for access control and ``_include`` closure)."""
+    reference anywhere in the resource (used for access control and ``_include`` closure).
+    ``patient_id``/``resource_type`` are those of the *source* resource."""
 
     __tablename__ = "fhir_index_reference"
     __table_args__ = (
-        Index("ix_fhir_index_reference_target", "target_type", "target_id", "param"),
+        Index("ix_fhir_index_reference_target", "target_type", "target_id", "param", "patient_id"),
         Index("ix_fhir_index_reference_source", "resource_pk", "param"),
+        Index("ix_fhir_index_reference_patient", "patient_id", "resource_type", "param", "target_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     resource_pk: Mapped[int] = mapped_column(ForeignKey("fhir_resource.pk", ondelete="CASCADE"))
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(64))
     param: Mapped[str] = mapped_column(String(64))
     target_type: Mapped[str] = mapped_column(String(64))
     target_id: Mapped[str] = mapped_column(String(64))
@@ -98,9 +118,40 @@ class StringIndex(FhirBase):
     """String search values, normalised (case- and accent-insensitive) for ``starts with``."""
 
     __tablename__ = "fhir_index_string"
-    __table_args__ = (Index("ix_fhir_index_string_lookup", "param", "value"),)
+    __table_args__ = (
+        Index("ix_fhir_index_string_patient", "patient_id", "resource_type", "param", "value"),
+        Index("ix_fhir_index_string_lookup", "param", "value"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     resource_pk: Mapped[int] = mapped_column(ForeignKey("fhir_resource.pk", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(64))
     param: Mapped[str] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(String(255))
+
+
+class LastnIndex(FhirBase):
+    """Each coding of an Observation's ``code`` (``position`` 0 is the first) with the Observation's
+    effective date (the latest start of its ``date`` values) and ``meta.lastUpdated``: the order of
+    ``Observation/$lastn`` (fhir-content.md §1.5: newest per code), read from the index."""
+
+    __tablename__ = "fhir_index_lastn"
+    __table_args__ = (
+        Index("ix_fhir_index_lastn_code", "patient_id", "code", "system", "effective", "last_updated",
+              "resource_pk"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_pk: Mapped[int] = mapped_column(ForeignKey("fhir_resource.pk", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    system: Mapped[str] = mapped_column(String(255))
+    code: Mapped[str] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(Integer)
+    effective: Mapped[str] = mapped_column(String(32))
+    last_updated: Mapped[str] = mapped_column(String(40))
+
+
+
+#: the index tables a resource's values live in (written and dropped together)
+INDEX_TABLES = (TokenIndex, DateIndex, ReferenceIndex, StringIndex, LastnIndex)

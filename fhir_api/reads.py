@@ -76,12 +76,12 @@ def _run_search(rtype: str, *, lastn: bool) -> Response:
         rtype, items, lenient=lenient, lastn=lastn,
         default_count=services().default_count, max_count=services().max_count,
     )
-    audit("operation-lastn" if lastn else "type-search", resource_type=rtype,
-          query=urlencode(parsed.used))
+    query = urlencode(parsed.used)
+    audit("operation-lastn" if lastn else "type-search", resource_type=rtype, query=query)
     page = patient_view(grant, scope).search(parsed, column="xml_text" if fmt == formats.XML else "json_text")
     base = base_url()
     path = f"{base}/{rtype}/$lastn" if lastn else f"{base}/{rtype}"
-    self_url = path + ("?" + urlencode(parsed.used) if parsed.used else "")
+    self_url = path + ("?" + query if parsed.used else "")
     next_url = None
     if page.next_offset is not None:
         params = [(k, v) for k, v in parsed.used if k != "_offset"] + [("_offset", str(page.next_offset))]

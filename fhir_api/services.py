@@ -110,3 +110,7 @@ class FhirServices:
     url_prefix: str = "/fhir"
     software_name: str = "medmij-dvza"
     software_version: str = "0.1.0"
+    #: the request's Core connection for reads (no ORM unit of work); None: reads use the session
+    connection: t.Callable[[], t.Any] | None = None
+    #: scopes of the gegevensdienst sets seen (fhir_api.access.scope_for), kept for the process
+    scopes: dict[frozenset[str], t.Any] = field(default_factory=dict, repr=False)

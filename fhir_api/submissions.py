@@ -473,7 +473,7 @@ def _reference_issues(plans: list[Planned], grant: AccessGrant, scope: Scope, st
     """Every local reference of the submission must stay inside it or inside the token's own
     patient (see the module docstring). Unknown, other patients' and shared targets get the same
     answer, so a PGO learns nothing about what exists."""
-    from .store import PatientView
+    from .view import PatientView
 
     inside = {p.target for p in plans} | {f"Patient/{grant.patient_id}"} | allowed
     view = PatientView(store.session, grant.patient_id, scope, local_bases=store.local_bases)
@@ -503,7 +503,7 @@ def _reference_issues(plans: list[Planned], grant: AccessGrant, scope: Scope, st
 
 
 def _visible_task(store: ResourceStore, grant: AccessGrant, scope: Scope, task_id: str) -> dict[str, t.Any] | None:
-    from .store import PatientView
+    from .view import PatientView
 
     view = PatientView(store.session, grant.patient_id, scope, local_bases=store.local_bases)
     row = view.read("Task", task_id)

@@ -119,9 +119,20 @@ def init_app(app: Flask, database: t.Any, endpoint: str = "hospital.sign_in") ->
         storage_options={} if configured else {"database": database},
     )
     app.extensions[LIMITER_KEY] = limiter
+    _only_on_blueprint(app, limiter, endpoint.partition(".")[0])
     view = app.view_functions[endpoint]
     for limit, key in ((app.config["SIGN_IN_LIMIT_PER_ACCOUNT"], _account_key),
                        (app.config["SIGN_IN_LIMIT_PER_ADDRESS"], _address_key)):
         view = limiter.limit(limit, key_func=key, methods=["POST"], deduct_when=_refused)(view)
     app.view_functions[endpoint] = view
     return limiter
+
+
+def _only_on_blueprint(app: Flask, limiter: Limiter, blueprint: str) -> None:
+    """Flask-Limiter hooks into every request of the app; only the sign-in is limited, so its check runs
+    for that blueprint's requests alone (issue 12: the FHIR read path pays nothing for it)."""
+    check = limiter._check_request_limit  # noqa: SLF001 - the hook Flask-Limiter registers app-wide
+    hooks = app.before_request_funcs.get(None, [])
+    if check in hooks:
+        hooks.remove(check)
+        app.before_request_funcs.setdefault(blueprint, []).append(check)

@@ -24,6 +24,10 @@ class ResourceIndex:
     dates: list[tuple[str, str, str]] = field(default_factory=list)
     references: list[tuple[str, str, str]] = field(default_factory=list)
     strings: list[tuple[str, str]] = field(default_factory=list)
+    #: Observation only: (system, code, position) of each ``Observation.code`` coding, and the effective
+    #: date ``$lastn`` orders by (the latest start of the ``date`` values; "" when there is none)
+    lastn: list[tuple[str, str, int]] = field(default_factory=list)
+    effective: str = ""
 
 
 def extract(resource: dict[str, t.Any], local_bases: t.Sequence[str] = ()) -> ResourceIndex:
@@ -53,6 +57,14 @@ def extract(resource: dict[str, t.Any], local_bases: t.Sequence[str] = ()) -> Re
         if (target.type, target.id) not in seen:
             seen.add((target.type, target.id))
             index.references.append((ALL_REFERENCES, target.type, target.id))
+    if resource["resourceType"] == "Observation":
+        code = resource.get("code")
+        codings = code.get("coding") if isinstance(code, dict) else None
+        for position, coding in enumerate(codings if isinstance(codings, list) else []):
+            if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+                system = coding.get("system") if isinstance(coding.get("system"), str) else ""
+                index.lastn.append((system[:255], coding["code"][:255], position))
+        index.effective = max((start for param, start, _ in index.dates if param == "date"), default="")
     index.tokens = sorted(set(index.tokens), key=lambda row: (row[0], row[1] or "", row[2]))
     index.dates = sorted(set(index.dates))
     index.references = sorted(set(index.references))
