@@ -18,7 +18,7 @@ from datetime import UTC
 from datetime import datetime
 
 from sqlalchemy import bindparam
-from sqlalchemy import event
+from sqlalchemy import event as sa_event
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -45,12 +45,10 @@ class AuditLog:
         self.database = database
         self._reference = audit_reference(bsn_key)
 
-    def record(self, event: AccessEvent) -> None:
-        """Store a FHIR access event (``fhir_api.services.AuditSink``) on the request's own connection,
-        committed before the answer leaves (fail closed: if this raises, the answer is withheld).
-
-        Whatever the request left uncommitted is not kept: its views commit their own writes, so only
-        a read transaction — or one a failed statement broke — can be open here."""
+    def record(self, event: AccessEvent, *, session: Session | None = None) -> None:
+        """Store a FHIR access event (``fhir_api.services.AuditSink``) on the request's own connection
+        (autocommit: one durable statement), before the answer leaves — fail closed: if this raises,
+        the answer is withheld."""
         values = self._values(
             event_type=f"fhir.{event.action}",
             outcome=str(event.status),
@@ -67,19 +65,19 @@ class AuditLog:
             remote_addr=event.remote_addr,
             detail=event.detail or None,
         )
-        connection = self.database.connection()
-        try:
-            self._insert(connection, values)
-            connection.commit()
-        except Exception:  # noqa: BLE001 - a broken request transaction: once more on a clean one
-            connection.rollback()
-            self._insert(connection, values)
-            connection.commit()
+        if session is not None:  # in the caller's transaction; the log line once it commits
+            self._insert(session.connection(), values)
+            payload = _payload(values)
+            sa_event.listen(session, "after_commit", lambda _session: _log(payload), once=True)
+            return
+        connection = self.database.connection()  # autocommit: the INSERT is durable when it returns
+        compiled = STATEMENTS.get(connection, "audit-insert", lambda: _INSERT)
+        compiled.run(connection.connection.driver_connection, values)  # type: ignore[union-attr]
         _log(_payload(values))
 
     @staticmethod
     def _insert(connection: Connection, values: dict[str, t.Any]) -> None:
-        """The record's INSERT, compiled once (issue 12: one cheap statement per request)."""
+        """The record's INSERT through SQLAlchemy, in the caller's transaction."""
         STATEMENTS.get(connection, "audit-insert", lambda: _INSERT).execute(connection, values)
 
     def _values(self, *, event_type: str, outcome: str, actor: str, **fields: t.Any) -> dict[str, t.Any]:
@@ -110,7 +108,7 @@ class AuditLog:
             _log(payload)
             return
         self._insert(session.connection(), values)
-        event.listen(session, "after_commit", lambda _session: _log(payload), once=True)
+        sa_event.listen(session, "after_commit", lambda _session: _log(payload), once=True)
 
 
 _EMPTY = {column.name: None for column in AuditRecord.__table__.columns if column.name != "id"}

@@ -76,10 +76,14 @@ class Database:
     def connection(self) -> Connection:
         """The request's Core connection, apart from the ORM session: the read path (token check,
         search, audit record) runs on it without the unit of work (issue 12); writes keep the session.
-        Closed at teardown; whatever is uncommitted then is rolled back."""
+
+        In autocommit mode: each statement is its own transaction, which for reads changes nothing
+        (READ COMMITTED sees the latest committed data per statement anyway) and makes the audit record
+        one durable round trip (no BEGIN, no COMMIT) — the PostgreSQL read path is three round trips:
+        token, search, audit record."""
         connection = g.get("db_connection")
         if connection is None or connection.closed:
-            connection = g.db_connection = self.engine.connect()
+            connection = g.db_connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return t.cast(Connection, connection)
 
     def check(self) -> None:

@@ -20,11 +20,14 @@ from . import formats
 from . import reads
 from . import submissions
 from . import writes
-from .access import AccessGrant
 from .context import EXTENSION_KEY
+from .context import MAX_TRACE_LENGTH
+from .context import TRACE_HEADERS
+from .context import completed_event
 from .context import fhir_response
 from .context import response_format
 from .context import services
+from .context import valid_trace_id
 from .errors import FhirError
 from .errors import InvalidRequest
 from .errors import MethodNotAllowed
@@ -33,7 +36,6 @@ from .errors import PayloadTooLarge
 from .errors import Unauthorized
 from .schema import stu3
 from .search import query as search_query
-from .services import AccessEvent
 from .services import FhirServices
 
 
@@ -104,15 +106,6 @@ def _unexpected_error(error: Exception) -> Response:
     return _fhir_error(FhirError("An internal error occurred; the request was not completed"))
 
 
-#: MedMij-Request-ID (core.rscint.201) and X-Correlation-ID are identifiers: a UUID is 36 characters
-TRACE_HEADERS = ("MedMij-Request-ID", "X-Correlation-ID")
-MAX_TRACE_LENGTH = 64
-
-
-def _valid_trace_id(value: str) -> bool:
-    return 0 < len(value) <= MAX_TRACE_LENGTH and all("!" <= ch <= "~" for ch in value)
-
-
 def _check_request() -> None:
     """Refuse what no interaction accepts before anything reads it: tracing headers that are not
     identifiers (at most 64 visible ASCII characters) and bodies over the limit (413, read no further
@@ -120,7 +113,7 @@ def _check_request() -> None:
     request.max_content_length = services().limits.max_body_bytes
     for name in TRACE_HEADERS:
         value = request.headers.get(name)
-        if value is not None and not _valid_trace_id(value):
+        if value is not None and not valid_trace_id(value):
             raise InvalidRequest(f"{name} must be at most {MAX_TRACE_LENGTH} visible ASCII characters")
 def _no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
@@ -129,20 +122,9 @@ def _no_store(response: Response) -> Response:
 
 
 def _audit_after_request(response: Response) -> Response:
-    event: AccessEvent | None = getattr(g, "fhir_audit", None)
-    if event is None:
-        event = AccessEvent(action="unknown", status=0, query=request.query_string.decode("latin-1")[:500])
-    grant: AccessGrant | None = getattr(g, "fhir_grant", None)
-    event.status = response.status_code
-    if grant is not None:
-        event.patient_id = grant.patient_id
-        event.client_id = grant.client_id
-        event.token_ref = grant.token_ref
-        event.gegevensdiensten = tuple(sorted(grant.gegevensdiensten))
-    event.request_id, event.correlation_id = (
-        value if value is not None and _valid_trace_id(value) else None
-        for value in (request.headers.get(name) for name in TRACE_HEADERS))
-    event.remote_addr = request.remote_addr
+    event = completed_event(response.status_code)
+    if event.recorded:  # a submission writes its record in its own transaction (fhir_api.submissions)
+        return response
     try:
         services().audit.record(event)
     except Exception:  # noqa: BLE001 - fail closed: no data leaves without an audit record

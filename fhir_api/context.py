@@ -86,6 +86,35 @@ def audit(action: str, **fields: t.Any) -> None:
             setattr(event, key, value)
 
 
+#: MedMij-Request-ID (core.rscint.201) and X-Correlation-ID are identifiers: a UUID is 36 characters
+TRACE_HEADERS = ("MedMij-Request-ID", "X-Correlation-ID")
+MAX_TRACE_LENGTH = 64
+
+
+def valid_trace_id(value: str) -> bool:
+    return 0 < len(value) <= MAX_TRACE_LENGTH and all("!" <= ch <= "~" for ch in value)
+
+
+def completed_event(status: int) -> AccessEvent:
+    """This request's audit event with its outcome and who asked (the grant, the tracing headers)."""
+    event: AccessEvent | None = getattr(g, "fhir_audit", None)
+    if event is None:
+        event = g.fhir_audit = AccessEvent(action="unknown", status=0,
+                                           query=request.query_string.decode("latin-1")[:500])
+    grant: AccessGrant | None = getattr(g, "fhir_grant", None)
+    event.status = status
+    if grant is not None:
+        event.patient_id = grant.patient_id
+        event.client_id = grant.client_id
+        event.token_ref = grant.token_ref
+        event.gegevensdiensten = tuple(sorted(grant.gegevensdiensten))
+    event.request_id, event.correlation_id = (
+        value if value is not None and valid_trace_id(value) else None
+        for value in (request.headers.get(name) for name in TRACE_HEADERS))
+    event.remote_addr = request.remote_addr
+    return event
+
+
 def authorize() -> tuple[AccessGrant, Scope]:
     """The grant of this request's token and the scope of its gegevensdiensten (401 otherwise)."""
     svc = services()

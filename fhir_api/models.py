@@ -13,7 +13,9 @@ patient's resources reference them (see :mod:`fhir_api.view`).
 
 Every index row repeats its resource's ``patient_id`` and ``resource_type`` and the indexes lead with
 them, so a search is driven by the patient's own matching values: its cost follows what it finds in
-that patient's record, never the size of the record or of other patients' data (issue 12).
+that patient's record, never the size of the record or of other patients' data (issue 12). There is
+deliberately no index on a value across all patients: a query plan can then never start from every
+patient's matches (PostgreSQL's generic plans for prepared statements would, when it looks cheap).
 ``fhir_index_lastn`` keeps each Observation's codes with its effective date in index order, so
 ``Observation/$lastn`` reads the newest per code straight from an index.
 """
@@ -63,7 +65,6 @@ class TokenIndex(FhirBase):
     __tablename__ = "fhir_index_token"
     __table_args__ = (
         Index("ix_fhir_index_token_patient", "patient_id", "resource_type", "param", "code", "system"),
-        Index("ix_fhir_index_token_lookup", "param", "code", "system"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -81,7 +82,6 @@ class DateIndex(FhirBase):
     __tablename__ = "fhir_index_date"
     __table_args__ = (
         Index("ix_fhir_index_date_patient", "patient_id", "resource_type", "param", "start"),
-        Index("ix_fhir_index_date_lookup", "param", "start", "end"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -120,7 +120,6 @@ class StringIndex(FhirBase):
     __tablename__ = "fhir_index_string"
     __table_args__ = (
         Index("ix_fhir_index_string_patient", "patient_id", "resource_type", "param", "value"),
-        Index("ix_fhir_index_string_lookup", "param", "value"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -35,11 +35,14 @@ class AccessEvent:
     correlation_id: str | None = None
     remote_addr: str | None = None
     detail: str = ""
+    #: written already, in the transaction of the data it describes (a submission)
+    recorded: bool = False
 
 
 class AuditSink(t.Protocol):
-    def record(self, event: AccessEvent) -> None:
-        """Persist one access event; raising makes the request fail (fail closed)."""
+    def record(self, event: AccessEvent, *, session: Session | None = None) -> None:
+        """Persist one access event; raising makes the request fail (fail closed). With ``session`` the
+        record joins that session's transaction (committed with the data, or not at all)."""
         ...
 
 

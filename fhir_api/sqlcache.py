@@ -49,6 +49,15 @@ class Compiled:
         """Run a statement through SQLAlchemy (writes: part of the connection's transaction)."""
         return connection.exec_driver_sql(self.sql, self._arguments(params))
 
+    def run(self, driver_connection: t.Any, params: t.Mapping[str, t.Any]) -> None:
+        """Run a statement on the driver's connection itself; the caller commits it there too
+        (``driver_connection.commit()``) — for one self-contained write such as an audit record."""
+        cursor = driver_connection.cursor()
+        try:
+            cursor.execute(self.sql, self._arguments(params))
+        finally:
+            cursor.close()
+
     def rows(self, connection: Connection, params: t.Mapping[str, t.Any]) -> list[t.Any]:
         """Run a SELECT on the driver's own cursor and return its rows as named tuples.
 

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import insert
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import aliased
 
@@ -49,28 +51,64 @@ def now_instant() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@dataclass(slots=True)
+class StoredRow:
+    """One stored resource (a row of ``fhir_resource``)."""
+
+    pk: int
+    resource_type: str
+    logical_id: str
+    patient_id: str | None
+    version_id: int
+    last_updated: str
+    json_text: str
+    xml_text: str
+    hidden_by: str | None
+
+
+@dataclass(slots=True)
+class Staged:
+    """A resource ready to be written (:meth:`ResourceStore.stage`)."""
+
+    row: StoredRow
+    created: bool
+    bsns: tuple[str, ...]
+    index: search_index.ResourceIndex
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
-    row: ResourceRow
+    row: StoredRow
     created: bool
     #: BSNs removed from the resource (for the identity link of a Patient)
     bsns: tuple[str, ...]
 
 
+_RESOURCES = ResourceRow.__table__
+_COLUMNS = [_RESOURCES.c[name] for name in StoredRow.__slots__]  # type: ignore[attr-defined]
+_GET = select(*_COLUMNS).where(_RESOURCES.c.resource_type == bindparam("resource_type"),
+                               _RESOURCES.c.logical_id == bindparam("logical_id"))
+_INSERT = insert(_RESOURCES).returning(_RESOURCES.c.pk)
+_UPDATE = (update(_RESOURCES).where(_RESOURCES.c.pk == bindparam("row_pk"))
+           .values(version_id=bindparam("version_id"), last_updated=bindparam("last_updated"),
+                   json_text=bindparam("json_text"), xml_text=bindparam("xml_text")))
+
+
 class ResourceStore:
-    """Write access to the resource tables within one SQLAlchemy session."""
+    """Write access to the resource tables within one SQLAlchemy session (Core statements on the
+    session's connection: no ORM unit of work on the write path, issue 12)."""
 
     def __init__(self, session: Session, *, local_bases: t.Sequence[str] = ()):
         self.session = session
         self.local_bases = tuple(local_bases)
 
+    def _connection(self) -> t.Any:
+        return self.session.connection()
+
     # ------------------------------------------------------------------ lookups (unscoped, internal)
-    def get(self, resource_type: str, logical_id: str) -> ResourceRow | None:
-        return self.session.scalar(
-            select(ResourceRow).where(
-                ResourceRow.resource_type == resource_type, ResourceRow.logical_id == logical_id
-            )
-        )
+    def get(self, resource_type: str, logical_id: str) -> StoredRow | None:
+        found = self._connection().execute(_GET, {"resource_type": resource_type, "logical_id": logical_id}).first()
+        return StoredRow(*found) if found is not None else None
 
     def load(self, resource_type: str, logical_id: str) -> dict[str, t.Any] | None:
         row = self.get(resource_type, logical_id)
@@ -80,18 +118,29 @@ class ResourceStore:
         resource = self.load(resource_type, logical_id)
         return display_of(resource) if resource else None
 
+    def set_hidden(self, resource_type: str, logical_id: str, hidden_by: str | None) -> bool:
+        """Hide a stored resource from every read (``hidden_by`` set) or show it again (None)."""
+        result = self._connection().execute(
+            update(_RESOURCES).where(_RESOURCES.c.resource_type == resource_type,
+                                     _RESOURCES.c.logical_id == logical_id).values(hidden_by=hidden_by))
+        return bool(result.rowcount)
+
     # ---------------------------------------------------------------------------------- writing
-    def prepare(self, resource: dict[str, t.Any], *, display_for: t.Callable[[str, str], str | None] | None = None
+    def prepare(self, resource: dict[str, t.Any], *, display_for: t.Callable[[str, str], str | None] | None = None,
+                validated: bool = False, will_exist: t.Collection[str] = ()
                 ) -> tuple[dict[str, t.Any], tuple[str, ...]]:
         """Validate and fix a resource for storage; returns it with the BSNs that were masked.
+        ``validated``: the caller has checked this very dict's structure already.
 
         Raises :class:`InvalidResource` with every violated rule when it cannot be stored.
         """
-        validate_structure(resource)
+        if not validated:
+            validate_structure(resource)
         bsns = tuple(content_rules.mask_bsn(resource))
         content_rules.fill_reference_displays(resource, display_for or self.display_for, self.local_bases)
         issues = content_rules.check(resource)
-        issues += document_issues(resource, lambda t_, i: self.get(t_, i) is not None, self.local_bases)
+        issues += document_issues(
+            resource, lambda t_, i: f"{t_}/{i}" in will_exist or self.get(t_, i) is not None, self.local_bases)
         if issues:
             raise InvalidResource(
                 f"{resource['resourceType']}/{resource.get('id', '')} breaks the MedMij content rules",
@@ -99,17 +148,30 @@ class ResourceStore:
             )
         return resource, bsns
 
-    def put(self, resource: dict[str, t.Any], *, prepared: bool = False,
-            display_for: t.Callable[[str, str], str | None] | None = None, hidden_by: str | None = None) -> Written:
-        """Create or update ``resource`` under its own id (FHIR update, http.html#update)."""
+    def put(self, resource: dict[str, t.Any], *, prepared: bool = False, validated: bool = False,
+            new: bool = False, display_for: t.Callable[[str, str], str | None] | None = None,
+            hidden_by: str | None = None) -> Written:
+        """Create or update ``resource`` under its own id (FHIR update, http.html#update). ``new``: the
+        id was just made by the server (no existing row to look for)."""
+        return self.write(self.stage(resource, prepared=prepared, validated=validated, new=new,
+                                     display_for=display_for, hidden_by=hidden_by))
+
+    def stage(self, resource: dict[str, t.Any], *, prepared: bool = False, validated: bool = False,
+              new: bool = False, display_for: t.Callable[[str, str], str | None] | None = None,
+              hidden_by: str | None = None, will_exist: t.Collection[str] = ()) -> Staged:
+        """Everything :meth:`put` does before it writes: the rules, the stored forms and the index
+        values — so a unit of several resources can do all its work first and then hold the
+        database's write lock only for the writes (SQLite has one writer). ``will_exist``: ``Type/id``
+        of resources written in the same unit (a document's Binary)."""
         logical_id = resource.get("id")
         if not isinstance(logical_id, str) or not valid_id(logical_id):
             raise InvalidResource(f"Resource id {logical_id!r} is not a valid FHIR id")
         bsns: tuple[str, ...] = ()
         if not prepared:
-            resource, bsns = self.prepare(resource, display_for=display_for)
+            resource, bsns = self.prepare(resource, display_for=display_for, validated=validated,
+                                          will_exist=will_exist)
         patient_id = compartment.owner(resource, self.local_bases)
-        existing = self.get(resource["resourceType"], logical_id)
+        existing = None if new else self.get(resource["resourceType"], logical_id)
         if existing is not None and existing.hidden_by is not None:
             raise InvalidResource(f"{resource['resourceType']}/{logical_id} is awaiting review and cannot change")
         if existing is not None and existing.patient_id != patient_id:
@@ -123,25 +185,26 @@ class ResourceStore:
         resource = dict(resource)
         resource["meta"] = meta
         resource = fhirjson.canonical_order(resource)
-        json_text = fhirjson.dumps(resource)
-        xml_text = fhirxml.render_xml(resource)
-        if existing is None:
-            row = ResourceRow(
-                resource_type=resource["resourceType"], logical_id=logical_id, patient_id=patient_id,
-                version_id=version, last_updated=meta["lastUpdated"], json_text=json_text, xml_text=xml_text,
-                hidden_by=hidden_by,
-            )
-            self.session.add(row)
-            self.session.flush()
-        else:
-            row = existing
-            row.version_id, row.last_updated = version, meta["lastUpdated"]
-            row.json_text, row.xml_text = json_text, xml_text
-            self._drop_index(row.pk)
-        self._write_index(row.pk, resource, patient_id, meta["lastUpdated"])
-        return Written(row, existing is None, bsns)
+        row = StoredRow(existing.pk if existing else 0, resource["resourceType"], logical_id, patient_id, version,
+                        meta["lastUpdated"], fhirjson.dumps(resource), fhirxml.render_xml(resource),
+                        existing.hidden_by if existing else hidden_by)
+        return Staged(row, existing is None, bsns, search_index.extract(resource, self.local_bases))
 
-    def claimed_by_other_patients(self, row: ResourceRow, patient_id: str) -> bool:
+    def write(self, staged: Staged) -> Written:
+        """Store a staged resource: its row (insert or update) and its index rows."""
+        row, connection = staged.row, self._connection()
+        if staged.created:
+            values = {name: getattr(row, name) for name in StoredRow.__slots__ if name != "pk"}  # type: ignore[attr-defined]
+            row.pk = connection.execute(_INSERT, values).scalar_one()
+        else:
+            connection.execute(_UPDATE, {"row_pk": row.pk, "version_id": row.version_id,
+                                         "last_updated": row.last_updated, "json_text": row.json_text,
+                                         "xml_text": row.xml_text})
+            self._drop_index(row.pk)
+        self._write_index(row.pk, staged.index, row.resource_type, row.patient_id, row.last_updated)
+        return Written(row, staged.created, staged.bsns)
+
+    def claimed_by_other_patients(self, row: StoredRow, patient_id: str) -> bool:
         """Does a resource of a patient other than ``patient_id`` refer to this (shared) row?"""
         source = aliased(ResourceRow)
         return self.session.scalar(
@@ -151,7 +214,7 @@ class ResourceStore:
                 source.patient_id != patient_id).limit(1)
         ) is not None
 
-    def same_content(self, row: ResourceRow, resource: dict[str, t.Any]) -> bool:
+    def same_content(self, row: StoredRow, resource: dict[str, t.Any]) -> bool:
         """Would storing ``resource`` leave ``row`` as it is (``meta.versionId``/``lastUpdated`` aside)?"""
         try:
             prepared, _ = self.prepare(dict(resource))
@@ -169,14 +232,13 @@ class ResourceStore:
         """FHIR create: the server assigns the id (a UUID)."""
         resource = dict(resource)
         resource["id"] = str(uuid.uuid4())
-        return self.put(resource, **kwargs)
+        return self.put(resource, new=True, **kwargs)
 
     def reveal(self, hidden_by: str) -> int:
         """Make the resources of an accepted submission visible; returns how many."""
-        rows = list(self.session.scalars(select(ResourceRow).where(ResourceRow.hidden_by == hidden_by)))
-        for row in rows:
-            row.hidden_by = None
-        return len(rows)
+        result = self._connection().execute(
+            update(_RESOURCES).where(_RESOURCES.c.hidden_by == hidden_by).values(hidden_by=None))
+        return int(result.rowcount or 0)
 
     def delete_patient_data(self, patient_id: str) -> int:
         """Remove every resource in a patient's compartment (test-data purge); returns the count."""
@@ -191,10 +253,9 @@ class ResourceStore:
         for table in INDEX_TABLES:
             self.session.execute(delete(table).where(table.resource_pk == pk))
 
-    def _write_index(self, pk: int, resource: dict[str, t.Any], patient_id: str | None, last_updated: str) -> None:
+    def _write_index(self, pk: int, extracted: search_index.ResourceIndex, rtype: str, patient_id: str | None,
+                     last_updated: str) -> None:
         """The resource's search values, each row carrying its patient and type (models module docstring)."""
-        extracted = search_index.extract(resource, self.local_bases)
-        rtype = resource["resourceType"]
         common = {"resource_pk": pk, "patient_id": patient_id}
         typed = {**common, "resource_type": rtype}
         batches: list[tuple[t.Any, list[dict[str, t.Any]]]] = [
@@ -206,9 +267,10 @@ class ResourceStore:
             (LastnIndex, [{**common, "system": s, "code": c, "position": n, "effective": extracted.effective,
                            "last_updated": last_updated} for s, c, n in extracted.lastn]),
         ]
+        connection = self._connection()
         for model, rows in batches:
             if rows:
-                self.session.execute(insert(model.__table__), rows)
+                connection.execute(insert(model.__table__), rows)
 
 
 def display_of(resource: dict[str, t.Any]) -> str | None:

@@ -52,6 +52,7 @@ from .access import Scope
 from .context import audit
 from .context import authorize
 from .context import base_url
+from .context import completed_event
 from .context import fhir_response
 from .context import local_bases
 from .context import read_body
@@ -71,6 +72,7 @@ from .search.values import parse_reference
 from .services import DuplicateSubmission
 from .services import Submission
 from .store import ResourceStore
+from .store import Staged
 from .store import Written
 from .store import display_of
 from .store import document_issues
@@ -130,7 +132,12 @@ def submit(grant: AccessGrant, digest: str, fmt: str,
             request_id=request_id, correlation_id=request.headers.get("X-Correlation-ID"), body_sha256=digest,
             resources=resources, summary=summary, response=response_body, status_code=status,
         ))
+        # the audit record commits with the data and the queue item: one transaction, one durable commit
+        audit(getattr(request, "_fhir_action", None) or _action(), resource_ids=resources, detail=summary[:500])
+        event = completed_event(status)
+        services().audit.record(event, session=session)
         session.commit()
+        event.recorded = True
     except DuplicateSubmission:
         session.rollback()
         prior = sink.prior(session, client_id=client, request_id=request_id)
@@ -140,7 +147,6 @@ def submit(grant: AccessGrant, digest: str, fmt: str,
     except BaseException:
         session.rollback()
         raise
-    audit(getattr(request, "_fhir_action", None) or _action(), resource_ids=resources, detail=summary[:500])
     return fhir_response(formats.render(response_body, fmt), status, fmt=fmt)
 
 
@@ -524,7 +530,7 @@ def _questionnaire(store: ResourceStore, reference: str) -> dict[str, t.Any] | N
         return None
     text = store.session.scalar(
         select(ResourceRow.json_text).join(TokenIndex, TokenIndex.resource_pk == ResourceRow.pk).where(
-            ResourceRow.resource_type == "Questionnaire", TokenIndex.param == "url",
+            TokenIndex.patient_id.is_(None), TokenIndex.resource_type == "Questionnaire", TokenIndex.param == "url",
             TokenIndex.code == reference.split("|")[0], ResourceRow.hidden_by.is_(None),
         ).limit(1)
     )
@@ -539,21 +545,22 @@ def _write(plans: list[Planned], store: ResourceStore, submission_id: str) -> di
         resource = in_bundle.get(f"{type_name}/{logical_id}")
         return display_of(resource) if resource else store.display_for(type_name, logical_id)
 
-    written: dict[int, Written] = {}
+    staged: dict[int, Staged] = {}
     issues: list[Issue] = []
     order = sorted(plans, key=lambda p: (p.resource["resourceType"] != "Binary", p.index))
-    for plan in order:
+    for plan in order:  # all the work first …
         if plan.is_patient_match:
             continue
-        try:
-            written[plan.index] = store.put(plan.resource, display_for=display_for,
-                                            hidden_by=None if plan.is_update else submission_id)
+        try:  # structure was checked before the rules (_structure_issues); POSTed ids are the server's own
+            staged[plan.index] = store.stage(plan.resource, display_for=display_for, validated=True,
+                                             new=not plan.is_update, will_exist=in_bundle,
+                                             hidden_by=None if plan.is_update else submission_id)
         except FhirError as exc:
             issues += [Issue(i.code, f"Bundle.entry[{plan.index}].resource: {i.diagnostics}", expression=i.expression)
                        for i in exc.issues]
     if issues:
         raise _refusal(issues)
-    return written
+    return {index: store.write(item) for index, item in staged.items()}  # … then the writes, together
 
 
 def _response_bundle(bundle_type: str, plans: list[Planned], written: dict[int, Written],

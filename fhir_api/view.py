@@ -32,6 +32,7 @@ from sqlalchemy import exists
 from sqlalchemy import false
 from sqlalchemy import func
 from sqlalchemy import literal
+from sqlalchemy import literal_column
 from sqlalchemy import not_
 from sqlalchemy import or_
 from sqlalchemy import select
@@ -357,10 +358,12 @@ class PatientView:
             row = aliased(ResourceRow, name="r")
             clause = where(row, b)
             order = sort_sql(sshape, row, b)
-            return select(*_columns(row, column)).where(clause).order_by(*order).limit(b()).offset(b())
+            # LIMIT written into the statement: a prepared statement's generic plan knows it (PostgreSQL)
+            return (select(*_columns(row, column)).where(clause).order_by(*order)
+                    .limit(literal_column(str(int(count)))).offset(b()))
 
-        matches = self._run(("page", column, sshape, *base_key), build_page,
-                            [rtype, *where_values, *svalues, count, search.offset])
+        matches = self._run(("page", column, sshape, count, *base_key), build_page,
+                            [rtype, *where_values, *svalues, search.offset])
         if len(matches) < count and (matches or search.offset == 0):
             total = search.offset + len(matches)
         else:
@@ -389,7 +392,10 @@ class PatientView:
         vshape, vvalues = self._visible_parts(rtype, via_reference=False)
         code_conditions = [c for c in search.conditions if c.param.name == "code" and c.modifier is None]
         requested = [v for c in code_conditions for v in c.values]
-        conds = [condition_parts(c, self.local_bases) for c in search.conditions]
+        # one code condition is what the groups are: each group's index rows already match it, so it is
+        # not repeated (and cannot mislead a generic plan into starting from that code's matches)
+        rest = [c for c in search.conditions if not (len(code_conditions) == 1 and c is code_conditions[0])]
+        conds = [condition_parts(c, self.local_bases) for c in rest]
         cond_shapes = tuple(c[0] for c in conds)
         cond_values = [v for c in conds for v in c[1]]
         maximum = search.lastn_max or 1
@@ -402,7 +408,7 @@ class PatientView:
             earlier = [self._code_key(v) for v in requested[:index]]
             value_shape = (bool(sep), tuple(bool(s) for s, _ in earlier))
             values = [self.patient_id, code, *([system] if sep else []), *vvalues, *cond_values,
-                      *[x for s, c in earlier for x in ([s, c] if s else [c])], maximum]
+                      *[x for s, c in earlier for x in ([s, c] if s else [c])]]
 
             def build(value_shape: Shape = value_shape) -> t.Any:
                 b = Binds()
@@ -423,9 +429,9 @@ class PatientView:
                 return (select(*_columns(row, column)).select_from(entry).join(row, row.pk == entry.resource_pk)
                         .where(*clauses)
                         .order_by(entry.effective.desc(), entry.last_updated.desc(), entry.resource_pk.desc())
-                        .limit(b()))
+                        .limit(literal_column(str(int(maximum)))))
 
-            for found in self._run(("lastn", column, vshape, cond_shapes, value_shape), build, values):
+            for found in self._run(("lastn", column, vshape, cond_shapes, value_shape, maximum), build, values):
                 if found.pk not in seen:
                     seen.add(found.pk)
                     rows.append(found)

@@ -380,7 +380,7 @@ class QualificationService:
                         row = store.get("DocumentReference", str(resource.get("id")))
                         if row is not None:
                             if row.hidden_by == TEST_SERVER_FIXTURE:
-                                row.hidden_by = None
+                                store.set_hidden("DocumentReference", row.logical_id, None)
                                 served.append(f"DocumentReference/{row.logical_id}")
                             continue
                         try:
@@ -404,9 +404,7 @@ class QualificationService:
             assert session is not None
             for key in json.loads(session.work).get("_fixtures", []):
                 type_name, _, logical_id = key.partition("/")
-                row = ResourceStore(db).get(type_name, logical_id)
-                if row is not None:
-                    row.hidden_by = TEST_SERVER_FIXTURE
+                ResourceStore(db).set_hidden(type_name, logical_id, TEST_SERVER_FIXTURE)
             db.commit()
 
     # ----------------------------------------------------------------------- questionnaire Tasks

@@ -21,6 +21,8 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
+from sqlalchemy import bindparam
+from sqlalchemy import insert
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
@@ -40,6 +42,10 @@ if t.TYPE_CHECKING:
     from ..db import Database
 
 STATUSES = ("new", "claimed", "accepted", "rejected")
+_ITEMS = QueueItem.__table__
+_PRIOR = select(_ITEMS.c.body_sha256, _ITEMS.c.response_json).where(
+    _ITEMS.c.client_id == bindparam("client_id"), _ITEMS.c.request_id == bindparam("request_id"))
+_ENQUEUE = insert(_ITEMS)
 
 
 class QueueError(Exception):
@@ -93,23 +99,22 @@ class ReturnQueue:
 
     # ---------------------------------------------------------------- SubmissionSink (fhir_api)
     def prior(self, session: Session, *, client_id: str, request_id: str) -> PriorSubmission | None:
-        item = session.scalar(select(QueueItem).where(QueueItem.client_id == client_id,
-                                                      QueueItem.request_id == request_id))
-        if item is None:
-            return None
-        return PriorSubmission(item.body_sha256, item.response_json)
+        found = session.connection().execute(_PRIOR, {"client_id": client_id, "request_id": request_id}).first()
+        return PriorSubmission(found[0], found[1]) if found is not None else None
 
     def enqueue(self, session: Session, submission: Submission) -> None:
-        item = QueueItem(
-            id=submission.id, received_at=self.now(), kind=submission.kind, gegevensdienst=submission.gegevensdienst,
-            patient_id=submission.patient_id, client_id=submission.client_id, request_id=submission.request_id,
-            correlation_id=submission.correlation_id, body_sha256=submission.body_sha256,
-            resources=" ".join(submission.resources), summary=submission.summary,
-            response_json=fhirjson.dumps(submission.response), status="new", claims=0,
-        )
+        """Add the item in the caller's transaction (one Core INSERT). A concurrent submission with the
+        same ``MedMij-Request-ID`` violates the unique key: the caller rolls back and replays it."""
+        values = {
+            "id": submission.id, "received_at": self.now(), "kind": submission.kind,
+            "gegevensdienst": submission.gegevensdienst, "patient_id": submission.patient_id,
+            "client_id": submission.client_id, "request_id": submission.request_id,
+            "correlation_id": submission.correlation_id, "body_sha256": submission.body_sha256,
+            "resources": " ".join(submission.resources), "summary": submission.summary,
+            "response_json": fhirjson.dumps(submission.response), "status": "new", "claims": 0,
+        }
         try:
-            with session.begin_nested():
-                session.add(item)
+            session.connection().execute(_ENQUEUE, values)
         except IntegrityError as exc:
             raise DuplicateSubmission(str(exc)) from exc
 

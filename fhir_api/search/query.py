@@ -1,4 +1,4 @@
-"""Parsing a FHIR search request (search.html) into conditions, and compiling them to SQL.
+"""Parsing a FHIR search request (search.html) into conditions (:mod:`fhir_api.search.sql` turns them into SQL).
 
 Supported: token (``system|code``, ``|code``, ``code``, ``system|``; ``:not``, ``:missing``), date
 with prefixes ``eq ne gt lt ge le sa eb ap``, reference (``Type/id``, ``id``, absolute URL on this
@@ -15,30 +15,12 @@ import re
 import typing as t
 from dataclasses import dataclass
 from dataclasses import field
-from datetime import UTC
 from datetime import datetime
 
-from sqlalchemy import and_
-from sqlalchemy import exists
-from sqlalchemy import false
-from sqlalchemy import func
-from sqlalchemy import not_
-from sqlalchemy import or_
-from sqlalchemy import select
-from sqlalchemy import true
-from sqlalchemy.sql.elements import ColumnElement
-
 from ..errors import InvalidRequest
-from ..models import DateIndex
-from ..models import ReferenceIndex
-from ..models import ResourceRow
-from ..models import StringIndex
-from ..models import TokenIndex
 from .params import SearchParam
 from .params import params_for
 from .values import date_range
-from .values import normalise_string
-from .values import parse_reference
 
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 FORMAT_PARAMS = frozenset({"_format", "_pretty"})
@@ -222,83 +204,7 @@ def _date_value(name: str, value: str) -> tuple[str, tuple[str, str]]:
         raise InvalidRequest(f"{name}={value!r} is not a valid date search value") from None
 
 
-# ------------------------------------------------------------------------------------ compiling
-def condition_sql(condition: Condition, row: t.Any, local_bases: t.Sequence[str] = ()) -> ColumnElement[bool]:
-    """SQL truth of one condition for ``row`` (a ResourceRow alias)."""
-    param, modifier = condition.param, condition.modifier
-    if param.name == "_id":
-        clause = row.logical_id.in_(condition.values)
-        return not_(clause) if modifier == "not" else clause
-    index = {"token": TokenIndex, "uri": TokenIndex, "date": DateIndex, "reference": ReferenceIndex,
-             "string": StringIndex}[param.type]
-    linked = and_(index.resource_pk == row.pk, index.param == param.name)
-    if modifier == "missing":
-        has_value = exists(select(index.id).where(linked))
-        return not_(has_value) if condition.values[0] == "true" else has_value
-    alternatives = [_value_sql(param, modifier, value, local_bases) for value in condition.values]
-    matched = exists(select(index.id).where(linked, or_(*alternatives)))
-    return not_(matched) if modifier == "not" else matched
-
-
-def _value_sql(param: SearchParam, modifier: str | None, value: str,
-               local_bases: t.Sequence[str]) -> ColumnElement[bool]:
-    if param.type == "token":
-        if "|" in value:
-            system, _, code = value.partition("|")
-            parts = []
-            parts.append(TokenIndex.system.is_(None) if system == "" else TokenIndex.system == system)
-            if code:
-                parts.append(TokenIndex.code == code)
-            return and_(*parts)
-        return TokenIndex.code == value
-    if param.type == "uri":
-        return TokenIndex.code == value
-    if param.type == "string":
-        needle = normalise_string(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{needle}%" if modifier == "contains" else f"{needle}%"
-        return StringIndex.value.like(pattern, escape="\\")
-    if param.type == "reference":
-        target_type = modifier if modifier and modifier[:1].isupper() else None
-        target = parse_reference(value, local_bases)
-        if target is not None:
-            if target_type and target.type != target_type:
-                return false()
-            return and_(ReferenceIndex.target_type == target.type, ReferenceIndex.target_id == target.id)
-        if "/" in value or "://" in value:
-            return false()
-        clause = ReferenceIndex.target_id == value
-        return and_(clause, ReferenceIndex.target_type == target_type) if target_type else clause
-    if param.type == "date":
-        prefix, (start, end) = _date_value(param.name, value)
-        return _date_sql(prefix, start, end)
-    raise InvalidRequest(f"Search parameter type {param.type} is not supported")  # pragma: no cover
-
-
-def _date_sql(prefix: str, start: str, end: str) -> ColumnElement[bool]:
-    """search.html#prefix on ranges: resource range [rs, re] vs search range [start, end]."""
-    rs, re_ = DateIndex.start, DateIndex.end
-    if prefix == "eq":
-        return and_(rs >= start, re_ <= end)
-    if prefix == "ne":
-        return or_(rs < start, re_ > end)
-    if prefix == "gt":
-        return re_ > end
-    if prefix == "lt":
-        return rs < start
-    if prefix == "ge":
-        return re_ >= start
-    if prefix == "le":
-        return rs <= end
-    if prefix == "sa":
-        return rs > end
-    if prefix == "eb":
-        return re_ < start
-    # ap: overlap with the search range widened by 10 % of its distance to now
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-    lo, hi = _widen(start, end, now)
-    return and_(rs <= hi, re_ >= lo)
-
-
+# ---------------------------------------------------------------------------- date helpers
 def _widen(start: str, end: str, now: str) -> tuple[str, str]:
     fmt = "%Y-%m-%dT%H:%M:%S.%f"
     s, e, n = (datetime.strptime(v, fmt) for v in (start, end, now))
@@ -309,34 +215,6 @@ def _widen(start: str, end: str, now: str) -> tuple[str, str]:
         return start, end
 
 
-def sort_sql(search: ParsedSearch, row: t.Any) -> list[t.Any]:
-    """ORDER BY clauses for ``_sort``; insertion order (pk) breaks ties and is the default."""
-    known = params_for(search.resource_type)
-    order: list[t.Any] = []
-    for name, descending in search.sort:
-        if name == "_id":
-            key: t.Any = row.logical_id
-        elif name == "_lastUpdated":
-            key = row.last_updated
-        else:
-            param = known[name]
-            index = {"token": TokenIndex, "uri": TokenIndex, "date": DateIndex, "string": StringIndex}[param.type]
-            column = {TokenIndex: TokenIndex.code, DateIndex: DateIndex.start, StringIndex: StringIndex.value}[index]
-            agg = func.max(column) if descending else func.min(column)
-            key = (
-                select(agg).where(index.resource_pk == row.pk, index.param == name).scalar_subquery()
-            )
-        order.append(key.desc() if descending else key.asc())
-    order.append(row.pk.asc())
-    return order
-
-
-def all_conditions_sql(conditions: t.Iterable[Condition], row: t.Any,
-                       local_bases: t.Sequence[str] = ()) -> ColumnElement[bool]:
-    clauses = [condition_sql(c, row, local_bases) for c in conditions]
-    return and_(true(), *clauses)
-
-
 _TYPE_RE = re.compile(r"^[A-Z][A-Za-z]+$")
 
 
@@ -344,7 +222,4 @@ def is_type_name(text: str) -> bool:
     return bool(_TYPE_RE.match(text))
 
 
-__all__ = [
-    "Condition", "Include", "ParsedSearch", "parse", "condition_sql", "sort_sql", "all_conditions_sql",
-    "ResourceRow", "is_type_name",
-]
+__all__ = ["Condition", "Include", "ParsedSearch", "parse", "is_type_name"]
