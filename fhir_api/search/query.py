@@ -37,6 +37,7 @@ from ..models import TokenIndex
 from .params import SearchParam
 from .params import params_for
 from .values import date_range
+from .values import names_bsn
 from .values import normalise_string
 from .values import parse_reference
 
@@ -99,6 +100,9 @@ def parse(
     search = ParsedSearch(resource_type, count=default_count)
     for raw_name, value in items:
         name, _, modifier = raw_name.partition(":")
+        if names_bsn(value):  # refused even with handling=lenient: never ignored silently
+            raise InvalidRequest("A BSN is never accepted in a request to this server: the patient follows from "
+                                 "the access token (MedMij core.rscint.203)")
         if raw_name in FORMAT_PARAMS:
             search.used.append((raw_name, value))
             continue
