@@ -137,6 +137,12 @@ class ResourceStore:
             raise InvalidResource(
                 f"{resource['resourceType']}/{logical_id} belongs to another patient and cannot move"
             )
+        return self._save(existing, resource, patient_id, hidden_by=hidden_by, bsns=bsns)
+
+    def _save(self, existing: ResourceRow | None, resource: dict[str, t.Any], patient_id: str | None, *,
+              hidden_by: str | None = None, bsns: tuple[str, ...] = ()) -> Written:
+        """Store ``resource`` as the next version of ``existing`` (or as version 1): ``meta``, JSON, XML, index."""
+        logical_id = resource["id"]
         version = existing.version_id + 1 if existing else 1
         meta = dict(resource.get("meta") or {})
         meta["versionId"] = str(version)
@@ -158,9 +164,34 @@ class ResourceStore:
             row = existing
             row.version_id, row.last_updated = version, meta["lastUpdated"]
             row.json_text, row.xml_text = json_text, xml_text
+            row.patient_id = patient_id
             self._drop_index(row.pk)
         self._write_index(row.pk, resource)
         return Written(row, existing is None, bsns)
+
+    def move_to_patient(self, row: ResourceRow, resource: dict[str, t.Any], patient_id: str) -> Written:
+        """Store ``resource`` (already prepared) as the next version of ``row`` in another patient's compartment.
+
+        Only for merging two records of one person (``dvza.source``: ``Patient/$merge``, after the hospital's
+        own system said they are one person); :meth:`put` never moves a resource between compartments. A row
+        awaiting review keeps its ``hidden_by``.
+        """
+        if resource.get("resourceType") != row.resource_type or resource.get("id") != row.logical_id:
+            raise InvalidResource("move_to_patient: the resource is not this row")
+        if compartment.owner(resource, self.local_bases) != patient_id:
+            raise InvalidResource(f"{row.resource_type}/{row.logical_id} does not refer to Patient/{patient_id}")
+        return self._save(row, resource, patient_id, hidden_by=row.hidden_by)
+
+    def unchanged(self, row: ResourceRow, prepared: dict[str, t.Any]) -> bool:
+        """Is ``prepared`` (a resource after :meth:`prepare`) what ``row`` holds, ``meta.versionId`` and
+        ``meta.lastUpdated`` aside? An idempotent upsert stores nothing new then."""
+        stored = fhirjson.loads(row.json_text)
+        return _without_version(stored) == _without_version(prepared)
+
+    def delete(self, row: ResourceRow) -> None:
+        """Remove one resource and its index rows (FHIR delete, http.html#delete; no history is kept)."""
+        self._drop_index(row.pk)
+        self.session.execute(delete(ResourceRow).where(ResourceRow.pk == row.pk))
 
     def claimed_by_other_patients(self, row: ResourceRow, patient_id: str) -> bool:
         """Does a resource of a patient other than ``patient_id`` refer to this (shared) row?"""
@@ -221,6 +252,15 @@ class ResourceStore:
                  for p, ty, i in extracted.references]
         rows += [StringIndex(resource_pk=pk, param=p, value=v) for p, v in extracted.strings]
         self.session.add_all(rows)
+
+
+def _without_version(resource: dict[str, t.Any]) -> str:
+    """Canonical JSON of ``resource`` without ``meta.versionId``/``meta.lastUpdated`` (content comparison)."""
+    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    candidate = {k: v for k, v in resource.items() if k != "meta"}
+    if meta:
+        candidate["meta"] = meta
+    return fhirjson.dumps(fhirjson.canonical_order(candidate))
 
 
 def display_of(resource: dict[str, t.Any]) -> str | None:
