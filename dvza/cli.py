@@ -38,8 +38,9 @@ def init_app(app: Flask) -> None:
     from .devtools.cli import testdata_group
     from .returnqueue.cli import queue_group
     from .serving import serve
+    from .source.cli import source_group
 
-    for group in (db_group, testdata_group, demo_group, queue_group, serve):
+    for group in (db_group, testdata_group, demo_group, queue_group, source_group, serve):
         app.cli.add_command(group)
 
 
