@@ -4,9 +4,12 @@ Prints (targets live here, not in timed tests):
 
 * sequential time for one patient's 28 BgZ searches, JSON and XML (fhir-content.md §2.1);
 * searches per second with N concurrent clients (separate processes) against W gunicorn workers;
-* the XML/JSON cost ratio for the same bundles (target: XML at most twice JSON).
+* the XML/JSON cost ratio for the same bundles (target: XML at most twice JSON);
+* the bulk import rate (``dvza source import`` of synthetic NDJSON, :mod:`dvza.devtools.synthetic`, into the
+  same database): resources per second and what 100 000 resources take (target: minutes, not hours).
 
-Usage: ``python -m dvza.devtools.bench [--workers 2] [--clients 4] [--duration 10] [--database-url URL]``.
+Usage: ``python -m dvza.devtools.bench [--workers 2] [--clients 4] [--duration 10] [--database-url URL]
+[--import-resources 10000]``.
 """
 
 from __future__ import annotations
@@ -161,6 +164,18 @@ def concurrent(base: str, fmt: str, clients: int, duration: float) -> tuple[floa
     return len(latencies) / elapsed, latencies
 
 
+def import_rate(env: dict[str, str], instance: Path, resources: int) -> tuple[int, float]:
+    """Time ``dvza source import`` (a real process, as an operator runs it) of ``resources`` synthetic lines."""
+    from .synthetic import write_ndjson
+
+    path = instance / "bench-import.ndjson"
+    lines = write_ndjson(path, max(1, resources // 10), per_patient=9, prefix="bench", bsn_offset=5_000_000)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "dvza.cli", "source", "import", str(path), "--source", "bench", "--quiet"],
+                   env=env, check=True, capture_output=True)
+    return lines, time.perf_counter() - start
+
+
 def pct(values: t.Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -173,6 +188,8 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("DVZA_SHARED_DIR", "../shared")))
+    parser.add_argument("--import-resources", type=int, default=10_000,
+                        help="synthetic resources for the bulk import figure (0: skip it)")
     args = parser.parse_args(argv)
 
     instance = Path(tempfile.mkdtemp(prefix="dvza-bench-"))
@@ -202,6 +219,11 @@ def main(argv: t.Sequence[str] | None = None) -> int:
         print(f"  XML/JSON cost: sequential x{ratio_seq:.2f}, under load x{ratio_conc:.2f} (target <= 2.0): {verdict}")
         print(f"  mean latency per search under load: JSON {statistics.mean(conc['json'][1]) * 1000:.1f} ms, "
               f"XML {statistics.mean(conc['xml'][1]) * 1000:.1f} ms")
+        if args.import_resources > 0:
+            lines, seconds = import_rate(env, instance, args.import_resources)
+            rate = lines / seconds
+            print(f"  bulk import (dvza source import, NDJSON): {lines:,} resources in {seconds:.1f} s = "
+                  f"{rate:,.0f} resources/s; 100 000 resources: {100_000 / rate / 60:.1f} min")
         return 0 if verdict == "OK" else 1
     finally:
         server.terminate()

@@ -41,7 +41,6 @@ from fhir_api.store import ResourceStore
 from ..source.writer import RETURN_QUEUE
 from ..source.writer import SourceSettings
 from ..source.writer import SourceWriter
-from ..source.writer import audit_changes
 from ..source.writer import write_rank
 from .models import QueueItem
 
@@ -290,8 +289,10 @@ class ReturnQueue:
         if problems:
             session.rollback()
             raise QueueError("the submission can no longer join the record: " + "; ".join(problems[:10]), 422)
-        audit_changes(self.audit, session, writer.changes, event_type="queue.joined-record",
-                      actor=f"staff:{consumer}", client_id=item.client_id, detail=item.id)
+        # what joined the record (in the accept's transaction), changed by the write path or not
+        self.audit.write(event_type="queue.joined-record", outcome="success", actor=f"staff:{consumer}",
+                         patient_id=item.patient_id, client_id=item.client_id, detail=item.id, session=session,
+                         resource_ids=" ".join(f"{c.action[0]}:{c.reference}" for c in writer.changes) or None)
 
 
 def _state(item: QueueItem) -> str:
