@@ -223,13 +223,6 @@ class ResourceStore:
         resource["id"] = str(uuid.uuid4())
         return self.put(resource, **kwargs)
 
-    def reveal(self, hidden_by: str) -> int:
-        """Make the resources of an accepted submission visible; returns how many."""
-        rows = list(self.session.scalars(select(ResourceRow).where(ResourceRow.hidden_by == hidden_by)))
-        for row in rows:
-            row.hidden_by = None
-        return len(rows)
-
     def delete_patient_data(self, patient_id: str) -> int:
         """Remove every resource in a patient's compartment (test-data purge); returns the count."""
         pks = list(self.session.scalars(select(ResourceRow.pk).where(ResourceRow.patient_id == patient_id)))
