@@ -44,6 +44,7 @@ from datetime import datetime
 
 from sqlalchemy import delete
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -241,6 +242,9 @@ class SourceWriter:
             except StaleDataError:
                 raise PreconditionFailed(f"{reference} was changed by another request meanwhile; read it and try "
                                          "again") from None
+            except IntegrityError:
+                raise Conflict(f"{reference} was created by another request at the same moment; send it again "
+                               "(it is an update now)") from None
             row, action = written.row, "created" if written.created else "updated"
         if new_bsn:
             self._link_bsn(rid, bsns)

@@ -152,6 +152,42 @@ def test_two_concurrent_writers_of_one_version_never_lose_an_update(source_app: 
     assert row.version_id == 2 and '"value":80' in row.json_text
 
 
+def test_two_sources_creating_one_resource_at_once_give_one_resource_and_a_conflict(
+        source_app: t.Any, pt1: str) -> None:
+    """epd and lab both create Observation/w-1 at the same moment: the first keeps it, the other gets 409."""
+    database, settings = source_app.extensions["dvza.db"], source_app.extensions["dvza.source.settings"]
+    flushed, results = threading.Event(), {}
+
+    def first() -> None:
+        with database.sessionmaker() as session:
+            SourceWriter(session, "epd", settings).upsert(weight("w-1", pt1, 80))
+            session.flush()
+            flushed.set()
+            threading.Event().wait(0.5)
+            session.commit()
+            results["epd"] = 201
+
+    def second() -> None:
+        flushed.wait(10)
+        with database.sessionmaker() as session:
+            try:
+                SourceWriter(session, "lab", settings).upsert(weight("w-1", pt1, 90))
+                session.commit()
+                results["lab"] = 201
+            except Exception as exc:  # noqa: BLE001 - the outcome is the assertion
+                session.rollback()
+                results["lab"] = getattr(exc, "status_code", repr(exc))
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert results == {"epd": 201, "lab": 409}
+    [row] = rows(source_app, ResourceRow.logical_id == "w-1")
+    assert row.version_id == 1 and '"value":80' in row.json_text
+
+
 def test_deletes(source_app: t.Any, epd: Source, pt1: str) -> None:
     assert epd.put(weight("w-1", pt1)).status_code == 201
     assert epd.call("DELETE", "/Observation/w-1").status_code == 204
