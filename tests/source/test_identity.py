@@ -194,8 +194,14 @@ def test_merge_carries_the_bsn_when_only_the_merged_record_has_one(source_app: t
     assert epd.put(weight("w-a", "pt-a")).status_code == 201
     assert epd.put(weight("w-b", "pt-b")).status_code == 201
     old_token = login_token(source_app, BSN_B)
+    halfway = Browser(source_app)  # logged in for pt-b, the consent page on screen, when the merge happens
+    assert halfway.login(halfway.authorize(), BSN_B).status_code == 303
+    consent_page = halfway.client.get("/oauth/consent")
+    assert consent_page.status_code == 200
     assert merge(epd, "pt-b", "pt-a").status_code == 200
     assert pgo(source_app, "Observation", old_token).status_code == 401
+    late = halfway.client.post("/oauth/consent", data={"csrf_token": Browser.csrf(consent_page), "decision": "grant"})
+    assert late.status_code == 400 and "code=" not in late.headers.get("Location", "")  # no consent for pt-b
     assert linked(source_app, BSN_B) == "pt-a"
     assert ids(pgo(source_app, "Observation", login_token(source_app, BSN_B))) == {"w-a", "w-b"}
     with source_app.extensions["dvza.db"].sessionmaker() as session:
