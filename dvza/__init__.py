@@ -36,6 +36,8 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from .returnqueue import api as queue_api
     from .returnqueue import pages as hospital
     from .returnqueue.queue import ReturnQueue
+    from .source import api as source_api
+    from .source.writer import SourceSettings
 
     instance_path = os.environ.get("DVZA_INSTANCE_PATH") or (config or {}).get("INSTANCE_PATH")
     app = Flask(__name__, instance_path=os.path.abspath(instance_path) if instance_path else None,
@@ -55,7 +57,8 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
 
     audit = AuditLog(database, bsn_key=app.config["BSN_HMAC_KEY"])
     app.extensions["dvza.audit"] = audit
-    return_queue = ReturnQueue(database, audit)
+    source_settings = SourceSettings.from_config(app.config)
+    return_queue = ReturnQueue(database, audit, source_settings=source_settings)
     resolver = TokenAccessResolver(
         database, qualification_mode=app.config["QUALIFICATION_MODE"],
         trusted_proxies=app.config["TRUSTED_PROXIES"], client_cert_header=app.config["CLIENT_CERT_HEADER"],
@@ -72,6 +75,8 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     lists.init_app(app)
     authorization.init_app(app, database, audit)
     queue_api.init_app(app, return_queue)
+    # the hospital's own systems; a merge of two records moves their return-queue items along
+    source_api.init_app(app, database, audit, on_merge=(return_queue.reassign_patient,))
     health.init_app(app)
     hospital.init_app(app)
     pages.init_app(app)

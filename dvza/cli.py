@@ -38,8 +38,9 @@ def init_app(app: Flask) -> None:
     from .devtools.cli import testdata_group
     from .returnqueue.cli import queue_group
     from .serving import serve
+    from .source.cli import source_group
 
-    for group in (db_group, testdata_group, demo_group, queue_group, serve):
+    for group in (db_group, testdata_group, demo_group, queue_group, source_group, serve):
         app.cli.add_command(group)
 
 
@@ -52,10 +53,13 @@ def _register_standalone_commands() -> None:
     from .conformance.cli import conformance_group
     from .pgo.cli import pgo_group
     from .qualification.cli import client_group
+    from .source.cli import source_group
 
     # ``dvza conformance client …`` runs inside the DVZA (its database): the rest of the group does not
     conformance_group.add_command(client_group)
-    for group in (certs_group, conformance_group, lists_group, pgo_group):
+    # ``dvza source certificate|apikey`` need no application (they only print configuration); ``import`` and
+    # ``jobs`` load it when they run
+    for group in (certs_group, conformance_group, lists_group, pgo_group, source_group):
         main.add_command(group)
 
 

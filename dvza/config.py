@@ -135,6 +135,16 @@ def defaults(instance_path: str) -> dict[str, t.Any]:
         "BSN_ENCRYPTION_KEY": None,
         # --- return queue: consumer name -> SHA-256 of its API key (``dvza queue apikey NAME``)
         "QUEUE_API_KEYS": {},
+        # --- the source API (dvza/source): the hospital's own systems feed Module 1 data and patient identities
+        "SOURCE_BASE_PATH": "/source/fhir",
+        #: source name -> SHA-256 fingerprint of its client certificate (``dvza source certificate FILE``)
+        "SOURCE_CERTIFICATES": {},
+        #: source name -> SHA-256 of its API key (``dvza source apikey NAME``); development only, needs the switch
+        "SOURCE_API_KEYS": {},
+        "SOURCE_API_KEYS_ALLOWED": False,
+        #: a transaction, replace or resource body (parsed whole); an NDJSON line ($import streams the rest)
+        "SOURCE_MAX_BODY_BYTES": 50 * 1024 * 1024,
+        "SOURCE_MAX_BUNDLE_ENTRIES": 5000,
         # --- the queue page for hospital staff: name -> Werkzeug password hash (``dvza queue user NAME``)
         "HOSPITAL_USERS": {},
         # --- browser sessions (dvza/sessions.py): server-side, ended by logout, idle timeout and absolute lifetime
@@ -278,6 +288,7 @@ def validate(config: t.Mapping[str, t.Any]) -> None:
         raise ConfigError(f"TIMEZONE {config['TIMEZONE']!r} is not a known time zone (e.g. Europe/Amsterdam)") from exc
     if config["LOG_FORMAT"] not in ("json", "console"):
         raise ConfigError("LOG_FORMAT must be json or console")
+    _source(config)
     keys = config["QUEUE_API_KEYS"]
     if not isinstance(keys, dict) or any(len(str(v)) != 64 for v in keys.values()):
         raise ConfigError("QUEUE_API_KEYS must map consumer names to SHA-256 hex digests of their keys")
@@ -302,6 +313,22 @@ def validate(config: t.Mapping[str, t.Any]) -> None:
         raise ConfigError("HSTS_MAX_AGE must be a number of seconds (0: no HSTS header)")
     _login(config)
     _validate_login(config)
+
+
+def _source(config: t.Mapping[str, t.Any]) -> None:
+    """The source API (``dvza.source``): its own base path, sources by certificate, API keys only when switched on."""
+    from .source.auth import check_config
+
+    base, fhir = config["SOURCE_BASE_PATH"], config["FHIR_BASE_PATH"].rstrip("/")
+    if not isinstance(base, str) or not base.startswith("/") or base.rstrip("/") in ("", fhir) or \
+            (fhir and base.rstrip("/").startswith(fhir + "/")):
+        raise ConfigError("SOURCE_BASE_PATH must start with '/' and lie outside FHIR_BASE_PATH (e.g. /source/fhir)")
+    for key in ("SOURCE_MAX_BODY_BYTES", "SOURCE_MAX_BUNDLE_ENTRIES"):
+        if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] <= 0:
+            raise ConfigError(f"{key} must be a positive integer")
+    problem = check_config(config)
+    if problem:
+        raise ConfigError(problem)
 
 
 def _rate_limit(key: str, value: t.Any) -> None:

@@ -4,7 +4,7 @@ Counted per request, in every worker (prometheus-client; under gunicorn in multi
 folder set up by :func:`dvza.serving.prepare_metrics_dir`, added up at scrape time):
 
 * ``dvza_http_requests_total{endpoint,status}`` and ``dvza_http_request_duration_seconds{endpoint}``
-  — per endpoint class (:func:`endpoint_class`: fhir, token, frontchannel, hospital, queue-api,
+  — per endpoint class (:func:`endpoint_class`: fhir, token, frontchannel, hospital, queue-api, source-api,
   health, metrics, unmatched, other);
 * ``dvza_oauth_token_responses_total{grant_type,result}`` — ``issued`` or the refusal's OAuth error
   code (RFC 6749 §5.2), read from the token endpoint's answer;
@@ -54,7 +54,7 @@ METRICS = (REQUESTS, DURATION, TOKEN_RESPONSES, SIGN_IN_FAILURES)
 TOKEN_ERRORS = frozenset({"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
                           "unsupported_grant_type", "invalid_scope"})
 GRANT_TYPES = frozenset({"authorization_code", "refresh_token"})
-_BLUEPRINT_CLASSES = {"fhir": "fhir", "hospital": "hospital", "queue_api": "queue-api"}
+_BLUEPRINT_CLASSES = {"fhir": "fhir", "hospital": "hospital", "queue_api": "queue-api", "source_api": "source-api"}
 _ENDPOINT_CLASSES = {"oauth.token": "token", "healthz": "health", "readyz": "health", "metrics": "metrics"}
 
 

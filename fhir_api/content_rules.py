@@ -23,10 +23,10 @@ from __future__ import annotations
 import typing as t
 
 from .errors import Issue
+from .search.values import BSN_SYSTEM
 from .search.values import parse_reference
 from .walk import iter_typed
 
-BSN_SYSTEM = "http://fhir.nl/fhir/NamingSystem/bsn"
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 NULL_FLAVOR = "http://hl7.org/fhir/StructureDefinition/iso21090-nullFlavor"
 ZIB_VALUESET_OID_PREFIX = "urn:oid:2.16.840.1.113883.2.4.3.11.60.40.2"
@@ -49,6 +49,17 @@ def mask_bsn(resource: dict[str, t.Any]) -> list[str]:
             if value or not _has_extension(node.get("_value")):
                 node["_value"] = {"extension": [dict(MASKED["extension"][0])]}
     return found
+
+
+def clear_bsn_paths(resource: dict[str, t.Any]) -> list[str]:
+    """Where ``resource`` carries a BSN in clear (an identifier of the BSN system with a value).
+
+    The PGO-facing API refuses such requests outright (MedMij core.rscint.203: the patient follows from the
+    token, never from data in the request); a BSN reaches the DVZA only from the hospital's own systems.
+    """
+    return [path for fhir_type, node, path in iter_typed(resource)
+            if fhir_type == "Identifier" and isinstance(node, dict) and node.get("system") == BSN_SYSTEM
+            and node.get("value")]
 
 
 def fill_reference_displays(

@@ -58,6 +58,12 @@ class ResourceRow(FhirBase):
     #: resources are not served until the item is accepted (then NULL).
     hidden_by: Mapped[str | None] = mapped_column(String(36), index=True)
 
+    #: optimistic locking (SQLAlchemy "Configuring a Version Counter"): every ORM UPDATE of a row says
+    #: ``WHERE version_id = <the version it read>``, so of two writers that read the same version only the
+    #: first can store its next one (the other gets ``StaleDataError``: no lost update, http.html#concurrency).
+    #: The store sets the next version itself (``version_id_generator=False``).
+    __mapper_args__ = {"version_id_col": version_id, "version_id_generator": False}
+
 
 class TokenIndex(FhirBase):
     """Token search values: (system, code) pairs, ``system`` NULL when the value has none."""

@@ -62,7 +62,9 @@ def lastn() -> Response:
 
 def _run_search(rtype: str, *, lastn: bool) -> Response:
     fmt = response_format()
-    audit("operation-lastn" if lastn else "type-search", resource_type=rtype)
+    # the query as sent, until it is parsed (a refused one is audited too; the audit log masks BSNs)
+    audit("operation-lastn" if lastn else "type-search", resource_type=rtype,
+          query=request.query_string.decode("latin-1")[:500])
     supported_type(rtype)
     grant, scope = authorize()
     check_readable(scope, rtype)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.exc import StaleDataError
 
 from . import compartment
 from . import content_rules
@@ -74,6 +75,8 @@ class Staged:
     created: bool
     bsns: tuple[str, ...]
     index: search_index.ResourceIndex
+    #: the version an update was staged from (None for a new resource)
+    previous_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +92,11 @@ _COLUMNS = [_RESOURCES.c[name] for name in StoredRow.__slots__]  # type: ignore[
 _GET = select(*_COLUMNS).where(_RESOURCES.c.resource_type == bindparam("resource_type"),
                                _RESOURCES.c.logical_id == bindparam("logical_id"))
 _INSERT = insert(_RESOURCES).returning(_RESOURCES.c.pk)
-_UPDATE = (update(_RESOURCES).where(_RESOURCES.c.pk == bindparam("row_pk"))
-           .values(version_id=bindparam("version_id"), last_updated=bindparam("last_updated"),
-                   json_text=bindparam("json_text"), xml_text=bindparam("xml_text")))
+_UPDATE = (update(_RESOURCES).where(_RESOURCES.c.pk == bindparam("row_pk"),
+                                    _RESOURCES.c.version_id == bindparam("expected_version"))
+           .values(version_id=bindparam("version_id"), patient_id=bindparam("patient_id"),
+                   last_updated=bindparam("last_updated"), json_text=bindparam("json_text"),
+                   xml_text=bindparam("xml_text")))
 
 
 class ResourceStore:
@@ -178,6 +183,12 @@ class ResourceStore:
             raise InvalidResource(
                 f"{resource['resourceType']}/{logical_id} belongs to another patient and cannot move"
             )
+        return self._stage_row(existing, resource, patient_id, hidden_by=hidden_by, bsns=bsns)
+
+    def _stage_row(self, existing: t.Any, resource: dict[str, t.Any], patient_id: str | None, *,
+                   hidden_by: str | None = None, bsns: tuple[str, ...] = ()) -> Staged:
+        """``resource`` as the next version of ``existing`` (or as version 1): ``meta``, JSON, XML, index."""
+        logical_id = resource["id"]
         version = existing.version_id + 1 if existing else 1
         meta = dict(resource.get("meta") or {})
         meta["versionId"] = str(version)
@@ -188,21 +199,54 @@ class ResourceStore:
         row = StoredRow(existing.pk if existing else 0, resource["resourceType"], logical_id, patient_id, version,
                         meta["lastUpdated"], fhirjson.dumps(resource), fhirxml.render_xml(resource),
                         existing.hidden_by if existing else hidden_by)
-        return Staged(row, existing is None, bsns, search_index.extract(resource, self.local_bases))
+        return Staged(row, existing is None, bsns, search_index.extract(resource, self.local_bases),
+                      existing.version_id if existing else None)
 
     def write(self, staged: Staged) -> Written:
-        """Store a staged resource: its row (insert or update) and its index rows."""
+        """Store a staged resource: its row (insert or update) and its index rows.
+
+        An update only succeeds on the version it was staged from (http.html#concurrency): when another
+        request stored a newer one meanwhile, :class:`~sqlalchemy.orm.exc.StaleDataError` and nothing
+        is written — never a lost update."""
         row, connection = staged.row, self._connection()
         if staged.created:
             values = {name: getattr(row, name) for name in StoredRow.__slots__ if name != "pk"}  # type: ignore[attr-defined]
             row.pk = connection.execute(_INSERT, values).scalar_one()
         else:
-            connection.execute(_UPDATE, {"row_pk": row.pk, "version_id": row.version_id,
-                                         "last_updated": row.last_updated, "json_text": row.json_text,
-                                         "xml_text": row.xml_text})
+            result = connection.execute(_UPDATE, {
+                "row_pk": row.pk, "expected_version": staged.previous_version, "version_id": row.version_id,
+                "patient_id": row.patient_id, "last_updated": row.last_updated, "json_text": row.json_text,
+                "xml_text": row.xml_text})
+            if result.rowcount != 1:
+                raise StaleDataError(f"{row.resource_type}/{row.logical_id} changed since version "
+                                     f"{staged.previous_version} was read")
             self._drop_index(row.pk)
         self._write_index(row.pk, staged.index, row.resource_type, row.patient_id, row.last_updated)
         return Written(row, staged.created, staged.bsns)
+
+    def move_to_patient(self, row: t.Any, resource: dict[str, t.Any], patient_id: str) -> Written:
+        """Store ``resource`` (already prepared) as the next version of ``row`` in another patient's compartment.
+
+        Only for merging two records of one person (``dvza.source``: ``Patient/$merge``, after the hospital's
+        own system said they are one person); :meth:`put` never moves a resource between compartments. A row
+        awaiting review keeps its ``hidden_by``.
+        """
+        if resource.get("resourceType") != row.resource_type or resource.get("id") != row.logical_id:
+            raise InvalidResource("move_to_patient: the resource is not this row")
+        if compartment.owner(resource, self.local_bases) != patient_id:
+            raise InvalidResource(f"{row.resource_type}/{row.logical_id} does not refer to Patient/{patient_id}")
+        return self.write(self._stage_row(row, resource, patient_id, hidden_by=row.hidden_by))
+
+    def unchanged(self, row: t.Any, prepared: dict[str, t.Any]) -> bool:
+        """Is ``prepared`` (a resource after :meth:`prepare`) what ``row`` holds, ``meta.versionId`` and
+        ``meta.lastUpdated`` aside? An idempotent upsert stores nothing new then."""
+        stored = fhirjson.loads(row.json_text)
+        return _without_version(stored) == _without_version(prepared)
+
+    def delete(self, row: t.Any) -> None:
+        """Remove one resource and its index rows (FHIR delete, http.html#delete; no history is kept)."""
+        self._drop_index(row.pk)
+        self._connection().execute(delete(_RESOURCES).where(_RESOURCES.c.pk == row.pk))
 
     def claimed_by_other_patients(self, row: StoredRow, patient_id: str) -> bool:
         """Does a resource of a patient other than ``patient_id`` refer to this (shared) row?"""
@@ -233,12 +277,6 @@ class ResourceStore:
         resource = dict(resource)
         resource["id"] = str(uuid.uuid4())
         return self.put(resource, new=True, **kwargs)
-
-    def reveal(self, hidden_by: str) -> int:
-        """Make the resources of an accepted submission visible; returns how many."""
-        result = self._connection().execute(
-            update(_RESOURCES).where(_RESOURCES.c.hidden_by == hidden_by).values(hidden_by=None))
-        return int(result.rowcount or 0)
 
     def delete_patient_data(self, patient_id: str) -> int:
         """Remove every resource in a patient's compartment (test-data purge); returns the count."""
@@ -271,6 +309,15 @@ class ResourceStore:
         for model, rows in batches:
             if rows:
                 connection.execute(insert(model.__table__), rows)
+
+
+def _without_version(resource: dict[str, t.Any]) -> str:
+    """Canonical JSON of ``resource`` without ``meta.versionId``/``meta.lastUpdated`` (content comparison)."""
+    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    candidate = {k: v for k, v in resource.items() if k != "meta"}
+    if meta:
+        candidate["meta"] = meta
+    return fhirjson.dumps(fhirjson.canonical_order(candidate))
 
 
 def display_of(resource: dict[str, t.Any]) -> str | None:

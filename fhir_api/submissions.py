@@ -43,6 +43,7 @@ from flask import Response
 from flask import request
 
 from . import compartment
+from . import content_rules
 from . import fhirjson
 from . import formats
 from . import questionnaires
@@ -338,6 +339,9 @@ def _check_entry(plan: Planned, grant: AccessGrant, store: ResourceStore) -> lis
     issues = list(plan.issues)
     if plan.is_patient_match:
         return issues + _patient_mismatch(plan.resource, grant, store, where)
+    issues += [Issue("business-rule", f"{where}: {path} is a BSN in clear; a BSN is never accepted from a PGO "
+                                      "(MedMij core.rscint.203)", expression=path)
+               for path in content_rules.clear_bsn_paths(plan.resource)]
     try:
         owner = compartment.owner(plan.resource, store.local_bases)
     except InvalidResource as exc:

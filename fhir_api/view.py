@@ -160,16 +160,13 @@ class PatientView:
         return and_(base, or_(*alternatives)) if alternatives else false()
 
     def compartment_visible(self, row: t.Any, resource_type: str | None = None) -> ColumnElement[bool]:
-        """SQL (with literal values) for "``row`` is a visible resource of this patient" — for callers
-        outside the read path (e.g. the availability check)."""
-        types = [resource_type] if resource_type else [n for n in self.scope.read if compartment.is_patient_data(n)]
-        clauses = []
-        for name in types:
-            shape, values = self.compartment_parts(name)
-            b = Binds()
-            clause = self.compartment_sql(shape, row, b)
-            clauses.append(clause.params(values_dict(values)))
-        return or_(*clauses) if clauses else false()
+        """SQL (values bound) for "``row`` is a resource of this patient this grant may read" — for callers
+        outside the read path (the availability check, a source's full replace)."""
+        if resource_type is not None:
+            shape, values = self.compartment_parts(resource_type)
+            return self.compartment_sql(shape, row, Binds(values=values))
+        shape, values = self._any_compartment_parts()
+        return self._any_compartment_sql(shape, row, Binds(values=values))
 
     def _any_compartment_parts(self) -> tuple[Shape, list[t.Any]]:
         """"A resource of this patient that this grant may read", whatever its type."""

@@ -9,7 +9,8 @@
   ("The target XIS FHIR server is expected to support resource create via the update (PUT)
   operation for client assigned ids", fhir-content.md §2.2). Only with a qualification token, only
   for that token's patient or shared resources; a shared resource that another patient's data
-  refers to can only be written again unchanged (re-running a load script), never altered.
+  refers to can only be written again unchanged (re-running a load script), never altered. A clear BSN
+  is refused: this API never takes a BSN (the source API, ``dvza.source``, does).
 * ``POST [base]/Patient/<id>/$purge`` in the same mode: removes that patient's compartment, the
   ConformanceLab operation the load scripts start with (fhir-content.md §7.5).
 """
@@ -23,6 +24,7 @@ from flask import Response
 from flask import request
 
 from . import compartment
+from . import content_rules
 from . import formats
 from . import submissions
 from .context import audit
@@ -38,6 +40,7 @@ from .context import supported_type
 from .errors import Forbidden
 from .errors import InvalidRequest
 from .errors import InvalidResource
+from .errors import Issue
 from .store import ResourceStore
 from .store import valid_id
 
@@ -55,6 +58,11 @@ def update(rtype: str, rid: str) -> Response:
         raise InvalidRequest(f"{rid!r} is not a valid resource id")
     grant, scope = authorize()
     resource = read_resource()
+    bsn_paths = content_rules.clear_bsn_paths(resource)
+    if bsn_paths:
+        raise InvalidResource("A BSN is never accepted from a PGO (MedMij core.rscint.203); the hospital's own "
+                              "systems register a patient's BSN", issues=[
+                                  Issue("invalid", f"{path}: a BSN in clear", expression=path) for path in bsn_paths])
     if resource.get("resourceType") != rtype:
         raise InvalidResource(f"The body is a {resource.get('resourceType')}, the URL names {rtype}")
     if resource.get("id") != rid:

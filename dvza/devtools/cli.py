@@ -139,13 +139,16 @@ def _link_development_bsns() -> None:
     """Link :data:`DEVELOPMENT_BSNS` to their loaded patients, so the development login can log in as them."""
     from fhir_api.store import ResourceStore
 
-    from .. import identity
+    from ..source.writer import TESTDATA
+    from ..source.writer import SourceSettings
+    from ..source.writer import SourceWriter
 
     app = current_app
     with get_database(app).sessionmaker() as session:
+        writer = SourceWriter(session, TESTDATA, SourceSettings.from_config(app.config))
         for patient_id, bsn in DEVELOPMENT_BSNS.items():
             if ResourceStore(session).get("Patient", patient_id) is not None:
-                identity.link(session, app.config["BSN_HMAC_KEY"], bsn, patient_id)
+                writer.register_bsn(patient_id, bsn)
         session.commit()
 
 

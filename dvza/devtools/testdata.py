@@ -42,18 +42,17 @@ from fhir_api import fhirjson
 from fhir_api import fhirxml
 from fhir_api.errors import FhirError
 from fhir_api.search.values import parse_reference
-from fhir_api.store import ResourceStore
 from fhir_api.store import display_of
 
 from .. import identity
+from ..source.writer import TESTDATA
+from ..source.writer import SourceSettings
+from ..source.writer import SourceWriter
+from ..source.writer import write_rank
 
 logger = logging.getLogger("dvza.testdata")
 
 DATE_TEMPLATE = re.compile(r"\$\{DATE,\s*T,\s*([DMY]),\s*([+-]?)\s*(\d+)\s*\}")
-#: load order: documents after the Binaries they point at, shared data before what references it
-TYPE_ORDER = ("Binary", "Organization", "Location", "Practitioner", "PractitionerRole", "Patient",
-              "RelatedPerson", "Medication", "Device", "Questionnaire")
-LATE_TYPES = ("DocumentReference", "DocumentManifest")
 TS_NS = "{http://hl7.org/fhir}"
 
 
@@ -182,8 +181,11 @@ def load(
     bsn_cipher: identity.BsnCipher | None = None,
     external_documents: str = "fetch",
     fetch: t.Callable[[str], tuple[bytes, str]] | None = None,
+    max_document_bytes: int = 15 * 1024 * 1024,
 ) -> LoadReport:
-    """Load fixtures into the store; commits once at the end (refused resources excluded)."""
+    """Load fixtures into the store as the source ``dvza:testdata``, through the write path of the hospital's
+    own systems (:class:`dvza.source.writer.SourceWriter`); commits once at the end (refused resources
+    excluded). Without ``bsn_key`` a BSN is masked but not linked (tests)."""
     report = LoadReport()
     resources: list[tuple[str, dict[str, t.Any]]] = []
     for path in discover(paths):
@@ -197,15 +199,11 @@ def load(
             continue
         resources.append((str(path), result))
 
-    def rank(item: tuple[str, dict[str, t.Any]]) -> int:
-        type_name = item[1]["resourceType"]
-        if type_name in TYPE_ORDER:
-            return TYPE_ORDER.index(type_name)
-        return len(TYPE_ORDER) + (1 if type_name in LATE_TYPES else 0)
-
-    resources.sort(key=rank)  # stable: keeps the load script's order within a type
+    resources.sort(key=lambda item: write_rank(item[1]["resourceType"]))  # stable: keeps the load script's order
     batch = {(r["resourceType"], r.get("id")): r for _, r in resources}
-    store = ResourceStore(session, local_bases=local_bases)
+    writer = SourceWriter(session, TESTDATA, SourceSettings(
+        bsn_key=bsn_key, cipher=bsn_cipher, local_bases=tuple(local_bases), max_document_bytes=max_document_bytes))
+    store = writer.store
 
     def display_for(type_name: str, logical_id: str) -> str | None:
         if (type_name, logical_id) in batch:
@@ -215,14 +213,11 @@ def load(
     for path, resource in resources:
         label = f"{resource['resourceType']}/{resource.get('id')}"
         try:
-            with session.begin_nested():
+            with writer.savepoint():
                 if resource["resourceType"] == "DocumentReference":
-                    _import_external_documents(resource, store, report, external_documents, fetch,
+                    _import_external_documents(resource, writer, report, external_documents, fetch,
                                                local=_set_documents(batch))
-                written = store.put(resource, display_for=display_for)
-                if bsn_key and resource["resourceType"] == "Patient":
-                    for bsn in written.bsns:
-                        identity.link(session, bsn_key, bsn, resource["id"], bsn_cipher)
+                writer.upsert(resource, display_for=display_for)
             report.loaded.append(label)
         except FhirError as exc:
             details = "; ".join(i.diagnostics for i in exc.issues[:3])
@@ -270,9 +265,10 @@ def _closest(documents: t.Sequence[SetDocument], content_type: str, title: str) 
 
 
 def _import_external_documents(
-    resource: dict[str, t.Any], store: ResourceStore, report: LoadReport, mode: str,
+    resource: dict[str, t.Any], writer: SourceWriter, report: LoadReport, mode: str,
     fetch: t.Callable[[str], tuple[bytes, str]] | None, *, local: t.Sequence[SetDocument] = (),
 ) -> None:
+    store = writer.store
     for content in resource.get("content", []):
         attachment = content.get("attachment") or {}
         url = attachment.get("url", "")
@@ -290,7 +286,7 @@ def _import_external_documents(
                 how = f"copied from Binary/{own.binary_id} of the same set"
             else:
                 data, content_type, how = _obtain(url, attachment, mode, fetch)
-            store.put({
+            writer.upsert({
                 "resourceType": "Binary", "id": binary_id, "contentType": content_type,
                 "content": base64.b64encode(data).decode("ascii"),
             })
@@ -395,10 +391,16 @@ def import_tokens(
         if bsn and identity.is_valid_bsn(bsn) and patient_id in loaded:
             people.setdefault(bsn, set()).add(patient_id)
         result.imported.append((str(entry.get("familyName", "")), patient_id))
-    # A person is one patient here: link a BSN only to a loaded Patient, and only if it is unambiguous.
+    # A person is one patient here: link a BSN only to a loaded Patient, and only if it is unambiguous; through
+    # the identity path of the hospital's own systems (a BSN that is another record's person is refused).
+    writer = SourceWriter(session, TESTDATA, SourceSettings(bsn_key=bsn_key, cipher=bsn_cipher))
     for bsn, patients in people.items():
         if len(patients) == 1:
-            identity.link(session, bsn_key, bsn, next(iter(patients)), bsn_cipher)
+            try:
+                with writer.savepoint():
+                    writer.register_bsn(next(iter(patients)), bsn)
+            except FhirError as exc:
+                result.skipped.append((next(iter(patients)), f"BSN not linked: {exc.diagnostics}"))
         else:
             result.skipped.append((", ".join(sorted(patients)), "one BSN for several loaded patients: not linked"))
     session.commit()
@@ -416,7 +418,8 @@ def create_tasks(session: Session, files: t.Iterable[Path], *, today: date, clos
 
     from fhir_api import compartment
 
-    store = ResourceStore(session, local_bases=local_bases)
+    writer = SourceWriter(session, TESTDATA, SourceSettings(bsn_key=None, local_bases=tuple(local_bases)))
+    store = writer.store
     created = []
     for path in files:
         task_id = f"vl-task-{uuid.uuid4().hex[:16]}"
@@ -428,14 +431,14 @@ def create_tasks(session: Session, files: t.Iterable[Path], *, today: date, clos
             raise ValueError(f"{path} is not a Task")
         patient = compartment.owner(resource, store.local_bases)
         if close_open and patient:
-            _cancel_open_tasks(session, store, patient)
-        store.put(resource)
+            _cancel_open_tasks(session, writer, patient)
+        writer.upsert(resource)
         created.append(f"Task/{task_id}")
     session.commit()
     return created
 
 
-def _cancel_open_tasks(session: Session, store: ResourceStore, patient_id: str) -> None:
+def _cancel_open_tasks(session: Session, writer: SourceWriter, patient_id: str) -> None:
     from sqlalchemy import select
 
     from fhir_api.models import ResourceRow
@@ -447,4 +450,4 @@ def _cancel_open_tasks(session: Session, store: ResourceStore, patient_id: str) 
         if task.get("status") == "requested":
             task["status"] = "cancelled"
             task.pop("text", None)
-            store.put(task)
+            writer.upsert(task)

@@ -7,8 +7,11 @@ API (:mod:`dvza.returnqueue.api`), the ``dvza queue`` commands or the queue page
 * ``claim`` leases up to N ``new`` (or lease-expired) items to one consumer. On PostgreSQL the
   candidate rows are locked with ``FOR UPDATE SKIP LOCKED``, so concurrent consumers never get the
   same item; SQLite runs the single ``UPDATE … RETURNING`` under its one-writer lock.
-* ``accept`` makes the submitted resources part of the patient's record (visible to reads);
-  ``reject`` keeps them out, with the reason. Both need the caller's current claim.
+* ``accept`` makes the submitted resources part of the patient's record, through the same write path as the
+  hospital's own systems (:class:`dvza.source.writer.SourceWriter`: validation, content rules, compartment,
+  search index; kept by ``dvza:return-queue``), all or nothing: if any resource no longer passes, nothing is
+  accepted and the item stays claimed. ``reject`` keeps them out, with the reason. Both need the caller's
+  current claim.
 
 Every hospital-side action is audit-logged with the patient it concerns (NEN 7513).
 """
@@ -30,11 +33,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fhir_api import fhirjson
+from fhir_api.errors import FhirError
+from fhir_api.models import ResourceRow
 from fhir_api.services import DuplicateSubmission
 from fhir_api.services import PriorSubmission
 from fhir_api.services import Submission
 from fhir_api.store import ResourceStore
 
+from ..source.writer import RETURN_QUEUE
+from ..source.writer import SourceSettings
+from ..source.writer import SourceWriter
+from ..source.writer import write_rank
 from .models import QueueItem
 
 if t.TYPE_CHECKING:
@@ -92,10 +101,18 @@ class ItemView:
 
 
 class ReturnQueue:
-    def __init__(self, database: Database, audit: AuditLog, *, now: t.Callable[[], datetime] | None = None):
+    def __init__(self, database: Database, audit: AuditLog, *, now: t.Callable[[], datetime] | None = None,
+                 source_settings: SourceSettings | None = None):
         self.database = database
         self.audit = audit
         self.now = now or (lambda: datetime.now(UTC))
+        self.source_settings = source_settings or SourceSettings(bsn_key="")
+
+    def reassign_patient(self, session: Session, merged_id: str, into_id: str) -> None:
+        """Two patient records were merged (``dvza.source``: ``Patient/$merge``): the merged record's items
+        follow its data, which moved to ``into_id`` (in the merge's transaction)."""
+        session.execute(update(QueueItem).where(QueueItem.patient_id == merged_id).values(patient_id=into_id)
+                        .execution_options(synchronize_session=False))
 
     # ---------------------------------------------------------------- SubmissionSink (fhir_api)
     def prior(self, session: Session, *, client_id: str, request_id: str) -> PriorSubmission | None:
@@ -248,13 +265,39 @@ class ReturnQueue:
             item.status, item.decided_at, item.decided_by, item.reason = status, self.now(), consumer, reason
             item.claimed_until = None
             if status == "accepted":
-                ResourceStore(session).reveal(item.id)
+                self._join_record(session, item, consumer)
             view = ItemView.of(item)
             session.commit()
         self.audit.write(event_type=f"queue.{status}", outcome="success", actor=f"staff:{consumer}",
                          patient_id=view.patient_id, client_id=view.client_id,
                          resource_ids=" ".join(view.resources), detail=reason or view.id)
         return view
+
+
+    def _join_record(self, session: Session, item: QueueItem, consumer: str) -> None:
+        """The accepted submission joins the record like the hospital's own data: every resource it brought goes
+        through :meth:`SourceWriter.upsert` (validation, content rules, compartment, index), Binaries first; any
+        refusal undoes the whole accept (QueueError 422 naming the problems)."""
+        rows = list(session.scalars(select(ResourceRow).where(ResourceRow.hidden_by == item.id)))
+        resources = [fhirjson.loads(row.json_text) for row in rows]
+        for row in rows:
+            row.hidden_by = None
+        session.flush()
+        writer = SourceWriter(session, RETURN_QUEUE, self.source_settings)
+        problems: list[str] = []
+        for resource in sorted(resources, key=lambda r: write_rank(r["resourceType"])):
+            try:
+                with writer.savepoint():
+                    writer.upsert(resource)
+            except FhirError as exc:
+                problems += [f"{resource['resourceType']}/{resource.get('id')}: {i.diagnostics}" for i in exc.issues]
+        if problems:
+            session.rollback()
+            raise QueueError("the submission can no longer join the record: " + "; ".join(problems[:10]), 422)
+        # what joined the record (in the accept's transaction), changed by the write path or not
+        self.audit.write(event_type="queue.joined-record", outcome="success", actor=f"staff:{consumer}",
+                         patient_id=item.patient_id, client_id=item.client_id, detail=item.id, session=session,
+                         resource_ids=" ".join(f"{c.action[0]}:{c.reference}" for c in writer.changes) or None)
 
 
 def _state(item: QueueItem) -> str:

@@ -21,6 +21,7 @@ from ..errors import InvalidRequest
 from .params import SearchParam
 from .params import params_for
 from .values import date_range
+from .values import names_bsn
 
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 FORMAT_PARAMS = frozenset({"_format", "_pretty"})
@@ -81,6 +82,9 @@ def parse(
     search = ParsedSearch(resource_type, count=default_count)
     for raw_name, value in items:
         name, _, modifier = raw_name.partition(":")
+        if names_bsn(value):  # refused even with handling=lenient: never ignored silently
+            raise InvalidRequest("A BSN is never accepted in a request to this server: the patient follows from "
+                                 "the access token (MedMij core.rscint.203)")
         if raw_name in FORMAT_PARAMS:
             search.used.append((raw_name, value))
             continue

@@ -47,14 +47,18 @@ INDEX = {"token": TokenIndex, "uri": TokenIndex, "date": DateIndex, "reference":
 
 
 class Binds:
-    """Hands out bind names ``b0, b1, …`` in the order the values were collected."""
+    """Hands out bind names ``b0, b1, …`` in the order the values were collected; with ``values``, each
+    bind carries its value (a one-off statement, not a cached one)."""
 
-    def __init__(self, start: int = 0):
+    def __init__(self, start: int = 0, values: t.Sequence[t.Any] | None = None):
         self.n = start
+        self.values = values
 
     def __call__(self) -> t.Any:
         name = f"b{self.n}"
         self.n += 1
+        if self.values is not None:
+            return bindparam(name, value=self.values[self.n - 1])
         return bindparam(name)
 
 

@@ -139,6 +139,19 @@ class ReferenceTarget:
     id: str
 
 
+BSN_SYSTEM = "http://fhir.nl/fhir/NamingSystem/bsn"
+
+
+def names_bsn(search_value: str) -> bool:
+    """Does a token search value (``system|code``, comma-separated alternatives) name a BSN? The PGO-facing API
+    refuses it (MedMij core.rscint.203: the patient follows from the token, never from the request)."""
+    for part in search_value.split(","):
+        system, sep, code = part.partition("|")
+        if sep and system.strip() == BSN_SYSTEM and code.strip():
+            return True
+    return False
+
+
 _REF_RE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-\.]{1,64})(?:/_history/[^/]+)?$")
 
 

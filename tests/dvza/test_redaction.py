@@ -62,11 +62,17 @@ def audited_app(databases: t.Any, tmp_path_factory: t.Any) -> t.Iterator[t.Any]:
     app.extensions["dvza.db"].dispose()
 
 
-def test_a_bsn_search_is_audited_without_the_bsn(audited_app: t.Any) -> None:
+def test_a_bsn_search_is_refused_and_audited_without_the_bsn(audited_app: t.Any) -> None:
+    """A PGO's search by BSN is refused (MedMij core.rscint.203: the patient follows from the token; a BSN
+    reaches the DVZA only from the hospital's own systems, issue 16) — also with handling=lenient — and the
+    refusal is audited with a keyed reference instead of the BSN."""
     client = audited_app.test_client()
     response = client.get(f"/fhir/Patient?identifier={SYSTEM}|{BSN}",
                           headers=bearer("medmij-bgz-patient-ts-01"))
-    assert response.status_code == 200
+    assert response.status_code == 400 and "BSN" in response.get_json()["issue"][0]["diagnostics"]
+    lenient = client.get(f"/fhir/Patient?identifier={SYSTEM}|{BSN}",
+                         headers={**bearer("medmij-bgz-patient-ts-01"), "Prefer": "handling=lenient"})
+    assert lenient.status_code == 400
     raw = client.get(f"/fhir/Patient/x/y?identifier={SYSTEM}|{BSN}")  # not an interaction: raw query kept
     assert raw.status_code == 400
     read = client.get(f"/fhir/Patient/{BSN}", headers=bearer("medmij-bgz-patient-ts-01"))

@@ -173,10 +173,16 @@ def test_placeholder_pdf_is_well_formed() -> None:
     assert b"Brief \\(test\\)" in pdf
 
 
-def test_loading_twice_updates_instead_of_duplicating(app: t.Any, tmp_path: t.Any) -> None:
+def test_loading_twice_changes_nothing_and_a_change_updates(app: t.Any, tmp_path: t.Any) -> None:
+    """The loader is a client of the source write path: idempotent upserts (the same data again is no new
+    version, never a duplicate), a changed fixture is the next version."""
     (tmp_path / "a.json").write_text(json.dumps(_patient("td-1")))
     with app.extensions["dvza.db"].sessionmaker() as session:
         testdata.load(session, [tmp_path], today=date.today())
+        testdata.load(session, [tmp_path], today=date.today())
+        versions = list(session.scalars(select(ResourceRow.version_id).where(ResourceRow.logical_id == "td-1")))
+        assert versions == [1]
+        (tmp_path / "a.json").write_text(json.dumps({**_patient("td-1"), "gender": "female"}))
         testdata.load(session, [tmp_path], today=date.today())
         versions = list(session.scalars(select(ResourceRow.version_id).where(ResourceRow.logical_id == "td-1")))
     assert versions == [2]

@@ -24,14 +24,24 @@ OTHER_TOKEN = TOKENS["medmij-bgz-patient-ts-02"]
 JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 
 
+MASKED_BSN = {"system": "http://fhir.nl/fhir/NamingSystem/bsn",
+              "_value": {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                                        "valueCode": "masked"}]}}
+
+
 def patient(pid: str = PATIENT, **extra: t.Any) -> dict[str, t.Any]:
+    """A test Patient as the Nictiz load scripts PUT it: the BSN masked (a PGO never sends one in clear)."""
     return {
         "resourceType": "Patient", "id": pid,
         "meta": {"profile": ["http://fhir.nl/fhir/StructureDefinition/nl-core-patient"]},
-        "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": "999911120"}],
+        "identifier": [MASKED_BSN],
         "name": [{"family": "Testpersoon", "given": ["Anna"]}],
         **extra,
     }
+
+
+def patient_with_bsn(pid: str = PATIENT) -> dict[str, t.Any]:
+    return {**patient(pid), "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": "999911120"}]}
 
 
 def observation(oid: str = "wp-obs-1", subject: str = PATIENT, **extra: t.Any) -> dict[str, t.Any]:
@@ -80,14 +90,20 @@ def test_put_creates_then_updates_with_versions(app: t.Any, writer: t.Any) -> No
     assert writer.get(f"/fhir/Patient/{PATIENT}", headers={"Authorization": f"Bearer {TOKEN}"}).get_json()["active"]
 
 
-def test_bsn_is_masked_on_write_and_linked_by_hash(app: t.Any, writer: t.Any) -> None:
-    body = put(writer, patient()).get_json()
-    identifier = body["identifier"][0]
-    assert "value" not in identifier
-    assert identifier["_value"]["extension"][0]["valueCode"] == "masked"
+def test_a_clear_bsn_from_a_pgo_is_refused_and_changes_nothing(app: t.Any, writer: t.Any) -> None:
+    """A BSN reaches the DVZA only from the hospital's own systems (dvza.source); the PGO-facing API refuses
+    one in clear, even with a qualification token (MedMij core.rscint.203)."""
+    response = put(writer, patient_with_bsn())
+    assert response.status_code == 400
+    assert "BSN" in response.get_json()["issue"][0]["diagnostics"]
+    assert row_count(app) == 0
+    observation_with_bsn = observation(identifier=[{"system": "http://fhir.nl/fhir/NamingSystem/bsn",
+                                                    "value": "999911120"}])
+    assert put(writer, patient()).status_code == 201
+    assert put(writer, observation_with_bsn).status_code == 400
+    assert row_count(app) == 1
     with app.extensions["dvza.db"].sessionmaker() as session:
-        stored = session.scalar(select(ResourceRow.json_text).where(ResourceRow.logical_id == PATIENT))
-        assert "999911120" not in stored
+        assert identity.patient_for(session, app.config["BSN_HMAC_KEY"], "999911120") is None
 
 
 def test_bsn_link_through_the_loader(app: t.Any, tmp_path: t.Any) -> None:
@@ -95,7 +111,7 @@ def test_bsn_link_through_the_loader(app: t.Any, tmp_path: t.Any) -> None:
 
     from dvza.devtools import testdata
 
-    (tmp_path / "p.json").write_text(json.dumps(patient()))
+    (tmp_path / "p.json").write_text(json.dumps(patient_with_bsn()))
     with app.extensions["dvza.db"].sessionmaker() as session:
         report = testdata.load(session, [tmp_path], today=date.today(), bsn_key=app.config["BSN_HMAC_KEY"])
         assert report.loaded == [f"Patient/{PATIENT}"]

@@ -133,6 +133,9 @@ def _observations(bundle: dict[str, t.Any]) -> list[dict[str, t.Any]]:
 REFUSALS = {
     "another patient": (lambda b: b["entry"][0]["resource"].update(birthDate="1970-01-01"), 422, "not the patient"),
     "clear BSN": (lambda b: b["entry"][0]["resource"]["identifier"][0].update(value="999911259"), 422, "BSN"),
+    # a BSN reaches the DVZA only from the hospital's own systems (issue 16), never inside what a PGO sends
+    "clear BSN in a measurement": (lambda b: _observations(b)[0].update(identifier=[{
+        "system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": "999911259"}]), 422, "BSN in clear"),
     "wrong unit": (lambda b: _observations(b)[1]["component"][0]["valueQuantity"].update(code="kPa"), 422, "unit"),
     "missing diastolic": (lambda b: _observations(b)[0]["component"].pop(1), 422, "8462-4"),
     "implausible value": (lambda b: _observations(b)[0]["component"][0]["valueQuantity"].update(value=4000), 422,

@@ -15,6 +15,7 @@ goal is a ratio.
   (goal ≥ 0.50, and ≥ 200/s on PostgreSQL).
 * **Token exchange** over mutual TLS, 200 in a row, against ``/healthz`` on the same listener (goal: p99
   < 50 ms).
+* **Bulk import** (issue 16): ``dvza source import`` of synthetic NDJSON, as resources per second.
 * **Growth** with the patient's own record (N = 0, 1 000, 10 000 extra weights): a one-match code search,
   ``$lastn`` over the N weights, an ``_include`` search and the 28 in sequence (goal: within 2× of N = 0).
 
@@ -29,6 +30,8 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import typing as t
@@ -183,6 +186,17 @@ class Bench:
         finally:
             drop()
 
+    def bulk_import(self, resources: int) -> None:
+        """``dvza source import`` (a real process, as an operator runs it) of synthetic NDJSON (issue 16)."""
+        from ..synthetic import write_ndjson
+
+        path = self.root / "bench-import.ndjson"
+        lines = write_ndjson(path, max(1, resources // 10), per_patient=9, prefix="bench", bsn_offset=5_000_000)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "dvza.cli", "source", "import", str(path), "--source", "bench",
+                        "--quiet"], env=self.instance.env, check=True, capture_output=True)
+        self.results["import"] = (lines, time.perf_counter() - start)
+
     # ------------------------------------------------------------------------------------ report
     def report(self) -> bool:
         r = self.results
@@ -224,6 +238,11 @@ class Bench:
                   f"p50 {tk['token_p50']:.1f} ms, p99 {tk['token_p99']:.1f} ms; "
                   f"/healthz on the same listener p50 {tk['health_p50']:.1f} ms, "
                   f"p99 {tk['health_p99']:.1f} ms (goal p99 < 50 ms): {_verdict(good)}")
+        if "import" in r:
+            lines, seconds = r["import"]
+            rate = lines / seconds
+            print(f"  bulk import (dvza source import, NDJSON): {lines:,} resources in {seconds:.1f} s = "
+                  f"{rate:,.0f} resources/s; 100 000 resources: {100_000 / rate / 60:.1f} min")
         if "growth" in r:
             table = r["growth"]
             names = [k for k in table[0] if k != "N"]
@@ -247,7 +266,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("DVZA_SHARED_DIR", "../shared")))
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the benchmark)")
-    parser.add_argument("--sections", default="reads,writes,tokens,growth")
+    parser.add_argument("--sections", default="reads,writes,tokens,growth,import")
     args = parser.parse_args(argv)
     kinds = [k for k in ("sqlite", "postgresql") if (args.only in (None, k)) and
              (k == "sqlite" or os.environ.get("DVZA_TEST_POSTGRES_URL"))]
@@ -271,6 +290,8 @@ def main(argv: t.Sequence[str] | None = None) -> int:
                 bench.token_exchange()
             if "growth" in sections:
                 bench.growth(sizes)
+            if "import" in sections:
+                bench.bulk_import(2_000 if args.quick else 10_000)
         finally:
             bench.close()
         ok &= bench.report()
