@@ -53,8 +53,14 @@ def configure(fmt: str = "json", level: str = "INFO", audit_file: str | None = N
     for name in ("dvza", "oauth", "fhir_api", "medmij_lists", "medmij"):
         logger = logging.getLogger(name)
         logger.setLevel(logger_level)
-        if not any(h.get_name() == "dvza" for h in logger.handlers):
+        existing = next((h for h in logger.handlers if h.get_name() == "dvza"), None)
+        if existing is None:
             logger.addHandler(handler)
+        else:  # configured again (another app in this process): the newest settings and stderr apply
+            existing.setLevel(level)
+            existing.setFormatter(handler.formatter)
+            if isinstance(existing, logging.StreamHandler) and existing.stream is not sys.stderr:
+                existing.stream = sys.stderr  # not setStream(): it flushes the old stream, which may be closed
         logger.propagate = False
     if audit_file:
         from .audit import JsonLinesHandler
