@@ -83,6 +83,7 @@ with app.app_context(), database.sessionmaker() as session:
     with database.engine.begin() as connection:
         from sqlalchemy import text
         connection.execute(text("CREATE TABLE bench_write (id VARCHAR(36) PRIMARY KEY, body TEXT)"))
+        connection.execute(text("ANALYZE"))  # planner statistics, as autovacuum keeps them in production
 print(json.dumps(tokens))
 """
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)

@@ -38,15 +38,13 @@ BGZ_SEARCHES = [
     "Appointment?status=booked,pending,proposed",
     "DeviceRequest?status=active&_include=DeviceRequest:device",
 ]
+
+
 def encode(request: str) -> str:
     path, _, query = request.partition("?")
     if not query:
         return path
     return path + "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in (p.split("=", 1) for p in query.split("&")))
-
-
-URLS = [encode(r) for r in BGZ_SEARCHES]
-
 
 
 BGZ_URLS = [encode(r) for r in BGZ_SEARCHES]
