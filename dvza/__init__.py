@@ -11,8 +11,11 @@ from flask import Flask
 __version__ = "0.1.0"
 
 
-def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
-    """Application factory (Flask tutorial pattern): defaults → ``DVZA_*`` env → ``config``."""
+def create_app(config: t.Mapping[str, t.Any] | None = None, *, check_schema: bool = True) -> Flask:
+    """Application factory (Flask tutorial pattern): defaults → ``DVZA_*`` env → ``config``.
+
+    The database is brought to the code's schema (``DB_AUTO_UPGRADE``), or, with that off, must already be
+    there; ``check_schema=False`` skips both (the ``dvza db`` commands, which are how it gets there)."""
     from fhir_api import api as fhir
     from fhir_api.search import values as search_values
     from fhir_api.services import FhirServices
@@ -26,6 +29,7 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from . import lists
     from . import logging as dvza_logging
     from . import metrics
+    from . import migrate
     from . import pages
     from . import qualification
     from . import schema
@@ -47,10 +51,15 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     dvza_logging.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"], app.config["AUDIT_LOG_FILE"])
     search_values.set_default_zone(app.config["TIMEZONE"])
 
-    database = db.Database(app.config["DATABASE_URL"], metadatas=schema.metadatas(), echo=app.config["DATABASE_ECHO"])
+    database = db.Database(app.config["DATABASE_URL"], metadatas=schema.metadatas(), echo=app.config["DATABASE_ECHO"],
+                           sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"])
     db.init_app(app, database)
-    if app.config.get("DB_AUTO_CREATE", True):
-        database.create_all()
+    if not check_schema:
+        pass
+    elif app.config["DB_AUTO_UPGRADE"]:
+        migrate.upgrade(database.engine)
+    else:
+        migrate.require_current(database.engine)
     metrics.init_app(app)
     security.init_app(app)
     sessions.init_app(app, database)

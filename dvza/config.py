@@ -42,6 +42,13 @@ def defaults(instance_path: str) -> dict[str, t.Any]:
         # --- storage
         "DATABASE_URL": f"sqlite:///{Path(instance_path) / 'dvza.sqlite3'}",
         "DATABASE_ECHO": False,
+        #: bring the database to the code's schema at start-up (dvza/migrate.py; safe with several instances).
+        #: Off: the app refuses to start on an older schema and ``dvza db upgrade`` is a deployment step.
+        "DB_AUTO_UPGRADE": True,
+        #: SQLite only. NORMAL (with WAL): a commit survives the process crashing, but a power cut or OS crash
+        #: may lose the last commits before a checkpoint (never corrupts). FULL: every commit is on disk before
+        #: it is answered, at the cost of an fsync per commit (https://www.sqlite.org/pragma.html#pragma_synchronous)
+        "SQLITE_SYNCHRONOUS": "NORMAL",
         # --- identity of this DVZA and its aanbieder (consent page, lists)
         "AANBIEDER_NAAM": "umcdemo@medmij",
         "AANBIEDER_WEERGAVENAAM": "UMC Demo",
@@ -297,6 +304,8 @@ def validate(config: t.Mapping[str, t.Any]) -> None:
         raise ConfigError("HOSPITAL_USERS must map names to Werkzeug password hashes (dvza queue user NAME)")
     if not isinstance(config["TRUSTED_PROXIES"], list):
         raise ConfigError("TRUSTED_PROXIES must be a JSON list of addresses or networks")
+    if config["SQLITE_SYNCHRONOUS"] not in ("NORMAL", "FULL"):
+        raise ConfigError("SQLITE_SYNCHRONOUS must be NORMAL or FULL")
     if not str(config["DATABASE_URL"]).startswith(("sqlite", "postgresql")):
         raise ConfigError("DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
     for key in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_LIFETIME"):

@@ -6,8 +6,13 @@ both is used (design-references.md §5.4): e.g. ``UPDATE … RETURNING`` for sin
 queue claims, ``WITH RECURSIVE`` for reference reachability.
 
 Each package owns its tables (``fhir_api.models``, ``oauth.models``, ``dvza.models``,
-``dvza.returnqueue.models``; :mod:`dvza.schema` gathers them); this module creates them all on one
-engine, plus the append-only guard on the audit table.
+``dvza.returnqueue.models``, …; :mod:`dvza.schema` gathers them); the migrations in ``dvza/migrations``
+create and change them (:mod:`dvza.migrate`).
+
+SQLite's durability is ``SQLITE_SYNCHRONOUS``: NORMAL by default (with WAL a commit survives the process
+crashing; a power cut may lose the last commits, https://www.sqlite.org/wal.html#performance_considerations),
+FULL for an fsync per commit. PostgreSQL keeps ``synchronous_commit=on``: a commit is on disk before it is
+answered.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from sqlalchemy.pool import StaticPool
 
 
 class Database:
-    def __init__(self, url: str, *, metadatas: t.Sequence[t.Any], echo: bool = False):
+    def __init__(self, url: str, *, metadatas: t.Sequence[t.Any], echo: bool = False,
+                 sqlite_synchronous: str = "NORMAL"):
         self.url = url
         #: the MetaData of every package's tables (:func:`dvza.schema.metadatas`)
         self.metadatas = list(metadatas)
@@ -41,7 +47,10 @@ class Database:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            if sqlite_synchronous not in ("NORMAL", "FULL"):
+                raise ValueError("sqlite_synchronous must be NORMAL or FULL")
+            self.sqlite_synchronous = sqlite_synchronous
+            event.listen(self.engine, "connect", self._sqlite_pragmas)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         # gunicorn --preload forks after the app (and its pool) exists: a child must not reuse the
         # parent's connections (SQLAlchemy "Using Connection Pools with Multiprocessing").
@@ -54,18 +63,6 @@ class Database:
     @property
     def is_postgresql(self) -> bool:
         return self.engine.dialect.name == "postgresql"
-
-    def create_all(self) -> None:
-        """Create missing tables (idempotent) and the audit append-only triggers."""
-        for metadata in self.metadatas:
-            metadata.create_all(self.engine)
-        from .models import install_append_only_guards
-
-        install_append_only_guards(self)
-
-    def drop_all(self) -> None:
-        for metadata in reversed(self.metadatas):
-            metadata.drop_all(self.engine)
 
     def session(self) -> Session:
         """The session of the current request (or CLI command), closed at teardown."""
@@ -94,17 +91,17 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def _sqlite_pragmas(self, dbapi_connection: t.Any, _record: t.Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except Exception:  # noqa: BLE001 - in-memory databases have no WAL; nothing to do
+            pass
+        cursor.execute(f"PRAGMA synchronous={self.sqlite_synchronous}")
+        cursor.close()
 
-def _sqlite_pragmas(dbapi_connection: t.Any, _record: t.Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-    except Exception:  # noqa: BLE001 - in-memory databases have no WAL; nothing to do
-        pass
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def init_app(app: Flask, database: Database) -> None:

@@ -10,7 +10,6 @@ from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
-from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
@@ -38,9 +37,7 @@ class PatientBsn(AppBase):
 
     Encrypted with Fernet (AES-128-CBC with HMAC-SHA256, ``cryptography``) under ``BSN_ENCRYPTION_KEY``, a
     key separate from ``BSN_HMAC_KEY`` (the lookup hash of :class:`IdentityLink`), so a leaked lookup key or
-    database alone does not reveal a BSN. A separate table (not a column of ``identity_link``) so existing
-    databases get it from ``dvza db init`` without a migration. Never in served resources, logs, audit
-    records or URLs.
+    database alone does not reveal a BSN. Never in served resources, logs, audit records or URLs.
     """
 
     __tablename__ = "patient_bsn"
@@ -52,7 +49,7 @@ class PatientBsn(AppBase):
 class AuditRecord(AppBase):
     """One data access or security event (NEN 7513:2018 style: which event, when, which patient,
     which user/client, on whose behalf, outcome). Append-only: the database refuses UPDATE and
-    DELETE (:func:`install_append_only_guards`). Never holds a BSN or a token, only references.
+    DELETE (triggers made by migration ``0001_baseline``). Never holds a BSN or a token, only references.
     """
 
     __tablename__ = "audit_event"
@@ -81,29 +78,3 @@ class AuditRecord(AppBase):
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
-
-
-_SQLITE_GUARDS = [
-    "CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_event "
-    "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS audit_event_no_delete BEFORE DELETE ON audit_event "
-    "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END",
-]
-_POSTGRES_GUARDS = [
-    "CREATE OR REPLACE FUNCTION dvza_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$",
-    "DROP TRIGGER IF EXISTS audit_event_append_only ON audit_event",
-    "CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event "
-    "FOR EACH ROW EXECUTE FUNCTION dvza_append_only()",
-    "DROP TRIGGER IF EXISTS audit_event_no_truncate ON audit_event",
-    "CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event "
-    "FOR EACH STATEMENT EXECUTE FUNCTION dvza_append_only()",
-]
-
-
-def install_append_only_guards(database: object) -> None:
-    """Make the audit table append-only in the database itself, not just in this code."""
-    statements = _SQLITE_GUARDS if database.is_sqlite else _POSTGRES_GUARDS  # type: ignore[attr-defined]
-    with database.engine.begin() as connection:  # type: ignore[attr-defined]
-        for statement in statements:
-            connection.execute(text(statement))

@@ -3,12 +3,18 @@
 The suite runs on SQLite by default. With ``DVZA_TEST_DATABASE_URL`` set to a PostgreSQL URL
 (``.ci/run`` starts a server), every database the tests use is a separate PostgreSQL database on
 that server, created fresh per use.
+
+Every test database is a copy of one template the factory brings to the newest migration once per session
+(``dvza.migrate``): an empty database, or — with ``DVZA_TEST_TEMPLATE_URL`` — a database an earlier release
+created (``make test`` passes one made by the release in ``.ci/upgrade-from``), so the suite then runs on
+upgraded databases.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import typing as t
 import uuid
 from datetime import date
@@ -54,25 +60,63 @@ def needs_shared() -> None:
 
 
 class DatabaseFactory:
-    """Fresh, empty databases: temp SQLite files, or new databases on the test PostgreSQL server."""
+    """Fresh databases at the newest migration: temp SQLite files, or new databases on the test PostgreSQL
+    server; each a copy of one upgraded template (module docstring)."""
 
     def __init__(self, tmp_path_factory: pytest.TempPathFactory):
         self.tmp = tmp_path_factory.mktemp("db")
         self.server_url = os.environ.get("DVZA_TEST_DATABASE_URL")
+        self.template_source = os.environ.get("DVZA_TEST_TEMPLATE_URL")
         self.created: list[str] = []
+        self._template: str | None = None
+        #: (revision before, revision after) of the template's upgrade
+        self.template_upgrade: tuple[str | None, str | None] | None = None
 
     @property
     def is_postgresql(self) -> bool:
         return bool(self.server_url and self.server_url.startswith("postgresql"))
 
     def new(self, label: str = "db") -> str:
+        """A new database at the newest migration (a copy of the template)."""
+        template = self._ensure_template()
+        if not self.is_postgresql:
+            path = self.tmp / f"{label}-{next(_counter)}.sqlite3"
+            shutil.copyfile(make_url(template).database, path)  # type: ignore[arg-type]
+            return f"sqlite:///{path}"
+        return self._create_postgres(label, template=make_url(template).database)
+
+    def empty(self, label: str = "db") -> str:
+        """A new database without any table (for tests of the migrations themselves)."""
         if not self.is_postgresql:
             return f"sqlite:///{self.tmp / f'{label}-{next(_counter)}.sqlite3'}"
+        return self._create_postgres(label)
+
+    def _ensure_template(self) -> str:
+        if self._template is None:
+            from dvza import migrate
+
+            if self.template_source:
+                source = make_url(self.template_source)
+                if source.drivername.startswith("sqlite"):
+                    path = self.tmp / "template.sqlite3"
+                    shutil.copyfile(source.database, path)  # type: ignore[arg-type]
+                    url = f"sqlite:///{path}"
+                else:  # a copy, so the database the release made stays as it was
+                    url = self._create_postgres("template", template=source.database)
+            else:
+                url = self.empty("template")
+            engine = create_engine(url)
+            self.template_upgrade = migrate.upgrade(engine)
+            engine.dispose()  # SQLite: checkpoints the WAL into the file; PostgreSQL: no session left on it
+            self._template = url
+        return self._template
+
+    def _create_postgres(self, label: str, template: str | None = None) -> str:
         url = make_url(self.server_url)
         name = f"{url.database}_{label}_{uuid.uuid4().hex[:8]}".lower()
         admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
         admin.dispose()
         self.created.append(name)
         return url.set(database=name).render_as_string(hide_password=False)
@@ -83,7 +127,7 @@ class DatabaseFactory:
         url = make_url(self.server_url)
         admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
-            for name in self.created:
+            for name in reversed(self.created):
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 

@@ -49,3 +49,11 @@ def test_set_up_steps_are_not_silent() -> None:
         installs = [line for line in text.splitlines() if "apt-get" in line]
         assert installs and all("-qq" not in line and ">/dev/null" not in line for line in installs), script
         assert "echo \"== installing" in text, script
+
+
+def test_the_migrations_are_in_the_package() -> None:
+    """``dvza db upgrade`` in the Docker image needs the revisions and Alembic's script template."""
+    packages = set(read_configuration(ROOT / "setup.cfg")["options"]["packages"])
+    assert {"dvza.migrations", "dvza.migrations.versions"} <= packages
+    assert list((ROOT / "dvza" / "migrations" / "versions").glob("0001_*.py"))
+    assert (ROOT / "dvza" / "migrations" / "script.py.mako").is_file()

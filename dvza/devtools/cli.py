@@ -105,7 +105,7 @@ def demo_group() -> None:
     pass
 
 
-@demo_group.command("prepare", help="Create tables and load the Nictiz Cert sets and tokens (idempotent).")
+@demo_group.command("prepare", help="Load the Nictiz Cert sets and tokens (idempotent).")
 @click.option("--shared", type=click.Path(path_type=Path), default=None, help="Default: $DVZA_SHARED_DIR.")
 @click.pass_context
 def demo_prepare(ctx: click.Context, shared: Path | None) -> None:
@@ -115,8 +115,7 @@ def demo_prepare(ctx: click.Context, shared: Path | None) -> None:
     missing = [s for s in sets if not s.is_dir()]
     if missing:
         raise click.ClickException(f"test data not found: {missing[0]} (set DVZA_SHARED_DIR)")
-    get_database(current_app).create_all()
-    click.echo("database ready")
+    # the app (created for this command) has brought the database to the newest migration already
     # offline: a document at an external URL gets one of the set's own PDF/A files (issue 17)
     ctx.invoke(testdata_load, paths=tuple(sets), today=None, external_documents="local", strict=False,
                verbose=False)

@@ -35,11 +35,27 @@ def test_environment_configures_the_app(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ({"DEFAULT_PAGE_SIZE": 5000}, "may not exceed"),
         ({"DATABASE_URL": "mysql://x"}, "sqlite"),
         ({"LOG_FORMAT": "xml"}, "json or console"),
+        ({"SQLITE_SYNCHRONOUS": "OFF"}, "NORMAL or FULL"),
     ],
 )
 def test_bad_configuration_fails_fast(tmp_path: t.Any, override: dict[str, t.Any], message: str) -> None:
     with pytest.raises(config_module.ConfigError, match=message):
         create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db", **override})
+
+
+@pytest.mark.parametrize(("setting", "pragma"), [(None, 1), ("NORMAL", 1), ("FULL", 2)])
+def test_sqlite_durability_is_configurable(tmp_path: t.Any, setting: str | None, pragma: int) -> None:
+    """``SQLITE_SYNCHRONOUS``: NORMAL by default (PRAGMA synchronous = 1), FULL (2) on request, on every
+    connection of the pool (https://www.sqlite.org/pragma.html#pragma_synchronous)."""
+    overrides = {"SQLITE_SYNCHRONOUS": setting} if setting else {}
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+                      "QUALIFICATION_MODE": True, **overrides})
+    engine = app.extensions["dvza.db"].engine
+    with engine.connect() as first, engine.connect() as second:
+        for connection in (first, second):
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == pragma
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
 
 
 def test_health_endpoints(client: t.Any) -> None:
