@@ -12,6 +12,9 @@ resolves the artifact over real mutual TLS.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import re
 import socket
 import typing as t
@@ -192,7 +195,7 @@ class LocalOp:
         self.client_key_file.write_bytes(client_key.as_pem(private=True))
         public = client_key.as_dict(private=False) | {"kid": "dvza-test-1", "use": "sig", "alg": "RS256"}
         self.config_file = root / "op.json"
-        self.config_file.write_text(__import__("json").dumps({
+        self.config_file.write_text(json.dumps({
             "port": self.port, "issuer": self.issuer, "tls_cert": str(pki.server_cert), "tls_key": str(pki.server_key),
             "client": {"client_id": OIDC_CLIENT_ID, "redirect_uri": OIDC_REDIRECT_URI, "jwk": public}}))
         self.process: t.Any = None
@@ -225,6 +228,25 @@ class LocalOp:
         answer = requests.post(f"{self.issuer}/_test/control", data=values, verify=str(self.pki.ca_cert), timeout=5)
         assert answer.ok, answer.text
         return t.cast(dict[str, t.Any], answer.json())
+
+    @contextlib.contextmanager
+    def id_token_claims(self, **claims: t.Any) -> t.Iterator[Reissued]:
+        """While inside: the token endpoint's ID tokens carry ``claims`` instead of the real ones
+        (``None`` removes one), validly signed with the provider's current key; normal again after,
+        when the yielded :class:`Reissued` says how many such tokens the provider handed out."""
+        assert self.control(id_token=json.dumps(claims))["id_token"] == claims
+        reissued = Reissued()
+        try:
+            yield reissued
+        finally:
+            reissued.count = self.control(id_token="{}")["before"]["reissued"]
+
+
+@dataclasses.dataclass
+class Reissued:
+    """How many ID tokens the OP handed out with replaced claims (:meth:`LocalOp.id_token_claims`)."""
+
+    count: int = 0
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
 """An OpenID Connect broker in front of DigiD (``LOGIN_ADAPTER=oidc``) against a real, certified
 OpenID Provider process (the npm package ``oidc-provider``, tests/idp/oidc/op.mjs): authorization
 code + PKCE, private_key_jwt, ID token checks with JWKS key rotation, BSN from a claim, level from
-``acr``; and the failure paths — bad signature, replayed answer, expired ID token, level too low,
-cancel, provider down — each a Dutch page for the person and the MedMij error for the PGO.
+``acr``; and the failure paths — bad signature, replayed answer, wrong audience, expired ID token,
+level too low, cancel, provider down — each a Dutch page for the person and the MedMij error for
+the PGO.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from oauth.directory import StaticDirectory
 from tests.login.conftest import DIRECTORY
+from tests.login.conftest import OIDC_CLIENT_ID
 from tests.login.conftest import LocalOp
 from tests.login.conftest import OpBrowser
 from tests.login.conftest import assert_failure_page
@@ -111,3 +113,33 @@ def test_provider_down(databases: t.Any, tmp_path_factory: pytest.TempPathFactor
     response = person.client.post("/oauth/login", data={"csrf_token": person.csrf(landing)})
     assert_failure_page(response, "niet bereikbaar", unavailable=True)
     app.extensions["dvza.db"].dispose()
+
+
+
+# OIDC Core §3.1.3.7 items 3–5. A conforming provider never issues such tokens to us: the test OP
+# replaces the claims in the ID token its token endpoint hands out and signs it again with its current
+# key, so signature, issuer, nonce and expiry are all fine and only the audience is wrong.
+@pytest.mark.parametrize("claims", [
+    pytest.param({"aud": "andere-dienst"}, id="aud-another-client"),
+    pytest.param({"aud": ["andere-dienst", "nog-een-dienst"], "azp": "andere-dienst"}, id="aud-list-without-us"),
+    pytest.param({"aud": [OIDC_CLIENT_ID, "andere-dienst"], "azp": "andere-dienst"}, id="aud-list-azp-another"),
+    pytest.param({"aud": [OIDC_CLIENT_ID, "andere-dienst"]}, id="aud-list-without-azp"),
+    pytest.param({"azp": "andere-dienst"}, id="azp-another"),
+    pytest.param({"aud": None}, id="no-aud"),
+])
+def test_wrong_audience(oidc_person: OpBrowser, oidc_op: LocalOp, claims: dict[str, t.Any]) -> None:
+    with oidc_op.id_token_claims(**claims) as reissued:
+        response = oidc_person.login_via_op(oidc_person.authorize())
+    assert reissued.count == 1  # the refused token is the one with the wrong audience
+    assert_failure_page(response, "niet bevestigd wie je bent")
+    no_consent_possible(oidc_person)
+
+
+def test_other_audience_beside_us(oidc_person: OpBrowser, oidc_op: LocalOp) -> None:
+    """Another audience next to ours, with ``azp`` naming us (item 4), is accepted: proves the
+    re-signed tokens above were refused for their audience, not for the re-signing."""
+    with oidc_op.id_token_claims(aud=[OIDC_CLIENT_ID, "andere-dienst"], azp=OIDC_CLIENT_ID) as reissued:
+        after = oidc_person.login_via_op(oidc_person.authorize())
+    assert reissued.count == 1
+    assert after.status_code == 303 and after.headers["Location"].endswith("/oauth/consent"), after.get_data(True)
+    assert oidc_person.token(redirect_params(oidc_person.consent())["code"]).status_code == 200

@@ -5,7 +5,10 @@
 //
 // The login page asks for a BSN and a DigiD level (or Annuleren: access_denied). For the tests a
 // control endpoint on the same server can rotate the signing key, publish a wrong JWKS (so ID token
-// signatures fail) or set the provider's clock back (so its ID tokens are expired). Test use only.
+// signatures fail), set the provider's clock back (so its ID tokens are expired) or make the token
+// endpoint hand out ID tokens with other claims (`id_token` = a JSON object of claims to replace,
+// null removes one, `{}` is normal again; re-signed with the current key, so only those claims are
+// wrong: a wrong `aud` or `azp`, which a conforming provider never issues). Test use only.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
@@ -29,6 +32,27 @@ const accounts = new Map(); // pseudonymous account id -> BSN
 function signingKey() {
   const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   return { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), use: 'sig', alg: 'RS256' };
+}
+
+let idTokenClaims = {}; // claims the token endpoint puts into its ID tokens instead of the real ones
+let reissued = 0; // ID tokens handed out with them since they were set
+
+// The ID token with `idTokenClaims` replaced, signed again with the provider's key under the same
+// protected header (RS256, same kid): a valid signature over wrong claims.
+function reissue(idToken, signingJwk) {
+  const [header, payload] = idToken.split('.');
+  const protectedHeader = JSON.parse(Buffer.from(header, 'base64url').toString());
+  if (protectedHeader.alg !== 'RS256' || protectedHeader.kid !== signingJwk.kid) {
+    throw new Error('unexpected ID token header');
+  }
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+  for (const [name, value] of Object.entries(idTokenClaims)) {
+    if (value === null) delete claims[name]; else claims[name] = value;
+  }
+  const input = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  const privateKey = crypto.createPrivateKey({ key: signingJwk, format: 'jwk' });
+  const signature = crypto.sign('sha256', Buffer.from(input), privateKey); // RS256: RSASSA-PKCS1-v1_5, SHA-256
+  return `${input}.${signature.toString('base64url')}`;
 }
 
 function makeProvider(key) {
@@ -56,6 +80,14 @@ function makeProvider(key) {
     cookies: { keys: [crypto.randomBytes(16).toString('hex')] },
     clientAuthMethods: ['private_key_jwt'],
     enabledJWA: { clientAuthSigningAlgValues: ['RS256', 'ES256', 'PS256'] },
+  });
+  provider.use(async (ctx, next) => {
+    await next();
+    const misissue = Object.keys(idTokenClaims).length > 0;
+    if (misissue && ctx.oidc?.route === 'token' && ctx.status === 200 && ctx.body?.id_token) {
+      ctx.body = { ...ctx.body, id_token: reissue(ctx.body.id_token, key) };
+      reissued += 1;
+    }
   });
   return provider;
 }
@@ -107,8 +139,11 @@ async function control(req, res) {
   if (form.get('rotate')) { key = signingKey(); provider = makeProvider(key); }
   if (form.get('jwks')) jwksMode = form.get('jwks');
   if (form.get('clock_offset')) clockOffset = Number(form.get('clock_offset'));
+  const before = { id_token: idTokenClaims, reissued };
+  if (form.get('id_token')) { idTokenClaims = JSON.parse(form.get('id_token')); reissued = 0; }
   res.writeHead(200, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ kid: key.kid, jwks: jwksMode, clock_offset: clockOffset }));
+  // `before`: the ID token claims mode this call ended and how many tokens it re-issued
+  res.end(JSON.stringify({ kid: key.kid, jwks: jwksMode, clock_offset: clockOffset, id_token: idTokenClaims, before }));
 }
 
 const server = https.createServer({ key: fs.readFileSync(cfg.tls_key), cert: fs.readFileSync(cfg.tls_cert) },
