@@ -1,7 +1,11 @@
 // The OpenID Provider the OIDC login tests run against: the certified `oidc-provider` library,
-// configured like a DigiD broker (authorization code + PKCE S256 required, private_key_jwt client
-// authentication, the BSN in an ID token claim, the DigiD level in `acr`). Started by
-// tests/login/conftest.py as `node op.mjs CONFIG.json`; HTTPS with a certificate from certs/.
+// configured like a DigiD broker (authorization code + PKCE S256 required, the BSN in an ID token
+// claim, the DigiD level in `acr`). Started by tests/login/conftest.py as `node op.mjs CONFIG.json`;
+// HTTPS with a certificate from certs/. Two clients: `cfg.client` authenticates with private_key_jwt
+// (OIDC Core §9), `cfg.tls_client` with tls_client_auth (RFC 8705 §2.1: a client certificate from
+// the development CA `cfg.ca` whose dNSName SAN is `cfg.tls_client.san_dns`). The server asks every
+// peer for a certificate but lets connections without one (or with an untrusted one) through, so that
+// oidc-provider itself refuses the token request (invalid_client) and the browser needs none.
 //
 // The login page asks for a BSN and a DigiD level (or Annuleren: access_denied). For the tests a
 // control endpoint on the same server can rotate the signing key, publish a wrong JWKS (so ID token
@@ -32,6 +36,20 @@ const accounts = new Map(); // pseudonymous account id -> BSN
 function signingKey() {
   const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   return { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), use: 'sig', alg: 'RS256' };
+}
+
+// RFC 8705 §2.1.2: the registered tls_client_auth_san_dns must be one of the certificate's dNSName
+// SANs, compared exactly (no wildcards).
+function subjectMatches(ctx, property, expected) {
+  if (property !== 'tls_client_auth_san_dns') throw new Error(`${property} is not supported by the test OP`);
+  const cert = clientCertificate(ctx);
+  const names = (cert?.subjectAltName || '').split(', ').filter((n) => n.startsWith('DNS:'));
+  return names.some((n) => n.slice(4) === expected);
+}
+
+function clientCertificate(ctx) {
+  const peer = ctx.socket.getPeerCertificate();
+  return peer && peer.raw ? new crypto.X509Certificate(peer.raw) : undefined;
 }
 
 let idTokenClaims = {}; // claims the token endpoint puts into its ID tokens instead of the real ones
@@ -65,6 +83,14 @@ function makeProvider(key) {
       token_endpoint_auth_method: 'private_key_jwt',
       jwks: { keys: [cfg.client.jwk] },
       id_token_signed_response_alg: 'RS256',
+    }, {
+      client_id: cfg.tls_client.client_id,
+      redirect_uris: [cfg.tls_client.redirect_uri],
+      response_types: ['code'],
+      grant_types: ['authorization_code'],
+      token_endpoint_auth_method: 'tls_client_auth',
+      tls_client_auth_san_dns: cfg.tls_client.san_dns,
+      id_token_signed_response_alg: 'RS256',
     }],
     jwks: { keys: [key] },
     findAccount: async (ctx, id) => (accounts.has(id) ? {
@@ -75,10 +101,20 @@ function makeProvider(key) {
     conformIdTokenClaims: false,
     acrValues: Object.values(ACR),
     pkce: { required: () => true },
-    features: { devInteractions: { enabled: false } },
+    features: {
+      devInteractions: { enabled: false },
+      mTLS: {
+        enabled: true,
+        tlsClientAuth: true,
+        getCertificate: clientCertificate,
+        // the TLS handshake verified the chain against the development CA (server option `ca`)
+        certificateAuthorized: (ctx) => ctx.socket.authorized === true,
+        certificateSubjectMatches: subjectMatches,
+      },
+    },
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     cookies: { keys: [crypto.randomBytes(16).toString('hex')] },
-    clientAuthMethods: ['private_key_jwt'],
+    clientAuthMethods: ['private_key_jwt', 'tls_client_auth'],
     enabledJWA: { clientAuthSigningAlgValues: ['RS256', 'ES256', 'PS256'] },
   });
   provider.use(async (ctx, next) => {
@@ -146,7 +182,14 @@ async function control(req, res) {
   res.end(JSON.stringify({ kid: key.kid, jwks: jwksMode, clock_offset: clockOffset, id_token: idTokenClaims, before }));
 }
 
-const server = https.createServer({ key: fs.readFileSync(cfg.tls_key), cert: fs.readFileSync(cfg.tls_cert) },
+const tlsOptions = {
+  key: fs.readFileSync(cfg.tls_key),
+  cert: fs.readFileSync(cfg.tls_cert),
+  ca: fs.readFileSync(cfg.ca),
+  requestCert: true,
+  rejectUnauthorized: false,
+};
+const server = https.createServer(tlsOptions,
   async (req, res) => {
     try {
       const url = new URL(req.url, cfg.issuer);
