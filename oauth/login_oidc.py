@@ -10,9 +10,9 @@ PKCE in front of DigiD).
   with Authlib's requests client.
 * The **ID token** (OIDC Core §3.1.3.7) is checked with joserfc (Authlib's JOSE library): signature
   with a key of the provider's JWKS (asymmetric algorithms only; an unknown ``kid`` makes us fetch
-  the JWKS again, so the provider can rotate keys), ``iss``, ``aud`` (and ``azp``), ``exp``/``iat``
-  with ``OIDC_CLOCK_SKEW``, and ``nonce``. The authorization response's ``iss`` (RFC 9207) must be the
-  issuer when present.
+  the JWKS again, so the provider can rotate keys), ``iss``, ``aud`` and ``azp`` (items 3–5: issued to
+  us, no other authorized party), ``exp``/``iat`` with ``OIDC_CLOCK_SKEW``, and ``nonce``. The
+  authorization response's ``iss`` (RFC 9207) must be the issuer when present.
 * The BSN comes from the claim ``OIDC_BSN_CLAIM`` (a bare BSN or ``s00000000:<BSN>``, elfproef); the
   level from ``acr`` through ``OIDC_ACR_LEVELS`` (DigiD's SAML class references by default), refused
   below ``OIDC_MIN_LEVEL``. ``error=access_denied`` from the provider means the person cancelled.
@@ -225,7 +225,14 @@ class OidcLogin:
         return dict(token)
 
     def _id_token_claims(self, id_token: t.Any, nonce: str) -> dict[str, t.Any]:
-        """OIDC Core §3.1.3.7: signature (JWKS), iss, aud/azp, exp, iat, nonce."""
+        """OIDC Core §3.1.3.7: signature (JWKS), iss, aud/azp, exp, iat, nonce.
+
+        The audience (§3.1.3.7 items 3–5): ``aud`` must contain our ``client_id`` (item 3); when it
+        holds more than one audience an ``azp`` claim must be present (item 4); an ``azp``, when
+        present, must be our ``client_id`` (item 5) — also next to a single ``aud``, so a token the
+        provider issued to another party is never ours. Further audiences beside us are accepted only
+        with ``azp`` naming us: the token was issued to us, at our own authenticated token request
+        (the same reading as Authlib's ``IDToken.validate_azp``)."""
         from joserfc import jwt
         from joserfc.errors import JoseError
         from joserfc.jwt import JWTClaimsRegistry
@@ -247,7 +254,12 @@ class OidcLogin:
             raise LoginFailed(NOT_CONFIRMED) from None
         claims = dict(token.claims)
         audience = claims.get("aud")
-        if isinstance(audience, list) and len(audience) > 1 and claims.get("azp") != self.settings.client_id:
+        audiences = audience if isinstance(audience, list) else [audience]
+        if self.settings.client_id not in audiences:  # item 3 (joserfc checked it too)
+            raise LoginFailed(NOT_CONFIRMED)
+        if len(audiences) > 1 and "azp" not in claims:  # item 4
+            raise LoginFailed(NOT_CONFIRMED)
+        if "azp" in claims and claims["azp"] != self.settings.client_id:  # item 5
             raise LoginFailed(NOT_CONFIRMED)
         return claims
 

@@ -12,6 +12,9 @@ resolves the artifact over real mutual TLS.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import re
 import socket
 import typing as t
@@ -174,6 +177,9 @@ def assert_failure_page(response: t.Any, *texts: str, unavailable: bool = False)
 
 # ------------------------------------------------------------------------------------------ OIDC
 OIDC_CLIENT_ID = "dvza-test"
+#: the second client at the OP: tls_client_auth (RFC 8705 §2.1) with the certificate of this host name
+OIDC_TLS_CLIENT_ID = "dvza-mtls"
+OIDC_TLS_CLIENT_HOST = "dvza.localhost"
 OIDC_REDIRECT_URI = "https://localhost/oauth/login/finish"
 OP_DIR = Path(__file__).resolve().parents[1] / "idp" / "oidc"
 
@@ -192,9 +198,12 @@ class LocalOp:
         self.client_key_file.write_bytes(client_key.as_pem(private=True))
         public = client_key.as_dict(private=False) | {"kid": "dvza-test-1", "use": "sig", "alg": "RS256"}
         self.config_file = root / "op.json"
-        self.config_file.write_text(__import__("json").dumps({
+        self.config_file.write_text(json.dumps({
             "port": self.port, "issuer": self.issuer, "tls_cert": str(pki.server_cert), "tls_key": str(pki.server_key),
-            "client": {"client_id": OIDC_CLIENT_ID, "redirect_uri": OIDC_REDIRECT_URI, "jwk": public}}))
+            "ca": str(pki.ca_cert),
+            "client": {"client_id": OIDC_CLIENT_ID, "redirect_uri": OIDC_REDIRECT_URI, "jwk": public},
+            "tls_client": {"client_id": OIDC_TLS_CLIENT_ID, "redirect_uri": OIDC_REDIRECT_URI,
+                           "san_dns": OIDC_TLS_CLIENT_HOST}}))
         self.process: t.Any = None
 
     def start(self) -> None:
@@ -221,10 +230,35 @@ class LocalOp:
             self.process.terminate()
             self.process.wait(timeout=10)
 
+    def discovery(self) -> dict[str, t.Any]:
+        answer = requests.get(f"{self.issuer}/.well-known/openid-configuration", verify=str(self.pki.ca_cert),
+                              timeout=5)
+        assert answer.ok, answer.text
+        return t.cast(dict[str, t.Any], answer.json())
+
     def control(self, **values: t.Any) -> dict[str, t.Any]:
         answer = requests.post(f"{self.issuer}/_test/control", data=values, verify=str(self.pki.ca_cert), timeout=5)
         assert answer.ok, answer.text
         return t.cast(dict[str, t.Any], answer.json())
+
+    @contextlib.contextmanager
+    def id_token_claims(self, **claims: t.Any) -> t.Iterator[Reissued]:
+        """While inside: the token endpoint's ID tokens carry ``claims`` instead of the real ones
+        (``None`` removes one), validly signed with the provider's current key; normal again after,
+        when the yielded :class:`Reissued` says how many such tokens the provider handed out."""
+        assert self.control(id_token=json.dumps(claims))["id_token"] == claims
+        reissued = Reissued()
+        try:
+            yield reissued
+        finally:
+            reissued.count = self.control(id_token="{}")["before"]["reissued"]
+
+
+@dataclasses.dataclass
+class Reissued:
+    """How many ID tokens the OP handed out with replaced claims (:meth:`LocalOp.id_token_claims`)."""
+
+    count: int = 0
 
 
 @pytest.fixture(scope="session")
@@ -246,6 +280,12 @@ def oidc_config(op: LocalOp, **overrides: t.Any) -> dict[str, t.Any]:
             "OIDC_REDIRECT_URI": OIDC_REDIRECT_URI, "OIDC_PRIVATE_KEY": str(op.client_key_file),
             "OIDC_CA_BUNDLE": str(op.pki.ca_cert), "OIDC_TIMEOUT": 5,
             "OIDC_ACR_VALUES": "urn:oasis:names:tc:SAML:2.0:ac:classes:Smartcard"} | overrides
+
+
+def tls_client_auth_config(op: LocalOp, cert: Path | str, key: Path | str, **overrides: t.Any) -> dict[str, t.Any]:
+    """The DVZA as the OP's ``tls_client_auth`` client (RFC 8705 §2.1), presenting ``cert``/``key``."""
+    return oidc_config(op, OIDC_CLIENT_AUTH="tls_client_auth", OIDC_CLIENT_ID=OIDC_TLS_CLIENT_ID,
+                       OIDC_PRIVATE_KEY=None, OIDC_TLS_CERT=str(cert), OIDC_TLS_KEY=str(key)) | overrides
 
 
 @pytest.fixture(scope="module")
@@ -304,3 +344,16 @@ class OpBrowser(Browser):
 @pytest.fixture()
 def oidc_person(oidc_app: t.Any, oidc_op: LocalOp) -> OpBrowser:
     return OpBrowser(oidc_app, oidc_op)
+
+
+@pytest.fixture(scope="module")
+def oidc_mtls_app(databases: t.Any, tmp_path_factory: pytest.TempPathFactory, oidc_op: LocalOp,
+                  login_pki: t.Any) -> t.Iterator[t.Any]:
+    """The DVZA authenticating to the OP with its own client certificate (``dvza.localhost``)."""
+    app = make_app(databases, tmp_path_factory, QUALIFICATION_MODE=False, FRONTCHANNEL_SECURE_COOKIES=False,
+                   **tls_client_auth_config(oidc_op, login_pki.client_cert(OIDC_TLS_CLIENT_HOST),
+                                            login_pki.client_key(OIDC_TLS_CLIENT_HOST)))
+    load_cert_data(app, "bgz")
+    app.extensions["oauth"].directory = StaticDirectory(**DIRECTORY)
+    yield app
+    app.extensions["dvza.db"].dispose()
