@@ -227,12 +227,10 @@ class OidcLogin:
     def _id_token_claims(self, id_token: t.Any, nonce: str) -> dict[str, t.Any]:
         """OIDC Core §3.1.3.7: signature (JWKS), iss, aud/azp, exp, iat, nonce.
 
-        The audience (§3.1.3.7 items 3–5): ``aud`` must contain our ``client_id`` (item 3); when it
-        holds more than one audience an ``azp`` claim must be present (item 4); an ``azp``, when
-        present, must be our ``client_id`` (item 5) — also next to a single ``aud``, so a token the
-        provider issued to another party is never ours. Further audiences beside us are accepted only
-        with ``azp`` naming us: the token was issued to us, at our own authenticated token request
-        (the same reading as Authlib's ``IDToken.validate_azp``)."""
+        The audience (§3.1.3.7 items 3–5): ``aud`` must contain our ``client_id`` and no audience we do
+        not trust (item 3) — we trust no other, so it must be us alone; more than one audience needs an
+        ``azp`` (item 4); an ``azp``, when present, must be our ``client_id`` (item 5), also next to a
+        single ``aud``: a token the provider issued to, or for, another party is never ours."""
         from joserfc import jwt
         from joserfc.errors import JoseError
         from joserfc.jwt import JWTClaimsRegistry
@@ -255,7 +253,7 @@ class OidcLogin:
         claims = dict(token.claims)
         audience = claims.get("aud")
         audiences = audience if isinstance(audience, list) else [audience]
-        if self.settings.client_id not in audiences:  # item 3 (joserfc checked it too)
+        if set(audiences) != {self.settings.client_id}:  # item 3: us, and no audience we do not trust
             raise LoginFailed(NOT_CONFIRMED)
         if len(audiences) > 1 and "azp" not in claims:  # item 4
             raise LoginFailed(NOT_CONFIRMED)

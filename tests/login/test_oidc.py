@@ -127,6 +127,7 @@ def test_provider_down(databases: t.Any, tmp_path_factory: pytest.TempPathFactor
     pytest.param({"aud": ["andere-dienst", "nog-een-dienst"], "azp": "andere-dienst"}, id="aud-list-without-us"),
     pytest.param({"aud": [OIDC_CLIENT_ID, "andere-dienst"], "azp": "andere-dienst"}, id="aud-list-azp-another"),
     pytest.param({"aud": [OIDC_CLIENT_ID, "andere-dienst"]}, id="aud-list-without-azp"),
+    pytest.param({"aud": [OIDC_CLIENT_ID, "andere-dienst"], "azp": OIDC_CLIENT_ID}, id="aud-list-azp-us-other"),
     pytest.param({"azp": "andere-dienst"}, id="azp-another"),
     pytest.param({"aud": None}, id="no-aud"),
 ])
@@ -138,10 +139,10 @@ def test_wrong_audience(oidc_person: OpBrowser, oidc_op: LocalOp, claims: dict[s
     no_consent_possible(oidc_person)
 
 
-def test_other_audience_beside_us(oidc_person: OpBrowser, oidc_op: LocalOp) -> None:
-    """Another audience next to ours, with ``azp`` naming us (item 4), is accepted: proves the
-    re-signed tokens above were refused for their audience, not for the re-signing."""
-    with oidc_op.id_token_claims(aud=[OIDC_CLIENT_ID, "andere-dienst"], azp=OIDC_CLIENT_ID) as reissued:
+def test_reissued_token_for_us_is_accepted(oidc_person: OpBrowser, oidc_op: LocalOp) -> None:
+    """The same re-signing with an audience that is only us (as a list, with ``azp`` us) is accepted: proves
+    the tokens above were refused for their audience, not for the re-signing."""
+    with oidc_op.id_token_claims(aud=[OIDC_CLIENT_ID], azp=OIDC_CLIENT_ID) as reissued:
         after = oidc_person.login_via_op(oidc_person.authorize())
     assert reissued.count == 1
     assert after.status_code == 303 and after.headers["Location"].endswith("/oauth/consent"), after.get_data(True)
