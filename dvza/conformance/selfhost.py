@@ -15,15 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import requests
-
+from ..devtools.processes import free_port
+from ..devtools.processes import wait_until_answers
 from ..devtools.shared import shared_dir
 from .cli import load_tokens
 from .cli import run_paths
@@ -53,26 +51,6 @@ def _dvza(*args: str) -> list[str]:
     return [sys.executable, "-c", "import sys; from dvza.cli import main; sys.exit(main())", *args]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"dvza serve exited with {proc.returncode}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} not healthy after {timeout}s")
-
-
 def questionnaire_hook(root: Path, env: dict[str, str]):  # type: ignore[no-untyped-def]
     """before-script hook: a fresh ``requested`` Task for the questionnaire scenario about to run."""
     templates = root / "output/STU3/Questionnaires-2-0/MedMij/Cert/_reference/resources/resources-specific"
@@ -96,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = shared_dir() / "conformance" / "nictiz-testscripts"
     instance = Path(tempfile.mkdtemp(prefix="dvza-conformance-"))
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, DVZA_INSTANCE_PATH=str(instance), DVZA_QUALIFICATION_MODE="true",
                DVZA_SHARED_DIR=str(shared_dir()), DVZA_LOG_LEVEL="WARNING",
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
@@ -107,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         log = (instance / "server.log").open("wb")
         server = subprocess.Popen(_dvza("serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"), env=env,
                                   cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-        _wait_healthy(f"http://127.0.0.1:{port}/healthz", server)
+        wait_until_answers(f"http://127.0.0.1:{port}/healthz", server)
         base = f"http://127.0.0.1:{port}/fhir"
         paths = [root / "output/STU3" / s / "MedMij/Cert" / role for s in args.sets for role in SETS[s]]
         options = RunOptions(base_url=base, before_script=questionnaire_hook(root, env))

@@ -179,21 +179,10 @@ class DigidIdp:
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        import requests
+        from .processes import wait_until_answers
 
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError("the local DigiD IdP stopped")
-            try:
-                if requests.get(f"https://127.0.0.1:{self.front_port}/healthz", verify=str(self.pki.ca_cert),
-                                timeout=2).ok:
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the local DigiD IdP did not come up")
-            time.sleep(0.2)
+        wait_until_answers(f"https://127.0.0.1:{self.front_port}/healthz", self.process, timeout=timeout,
+                           verify=str(self.pki.ca_cert))
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

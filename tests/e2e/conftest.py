@@ -8,22 +8,16 @@ tests. Tests here must leave it usable for the others (they only add data throug
 from __future__ import annotations
 
 import os
-import socket
 import typing as t
 from pathlib import Path
 
 import pytest
 
+from dvza.devtools.processes import free_port
 from tests.support import needs_shared
 
 #: A hostname with a certificate from the development CA that is on no MedMij list.
 STRANGER = "onbekende-pgo.example"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import typing as t
 import uuid
 from dataclasses import replace
@@ -25,9 +24,10 @@ from sqlalchemy import create_engine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from dvza.devtools.processes import free_port
+from dvza.devtools.processes import wait_until_answers
 from dvza.pgo.frontchannel import _form
 from dvza.pgo.frontchannel import authorize_with_dev_login
-from tests.e2e.conftest import free_port
 from tests.e2e.conftest import person
 from tests.support import needs_shared
 
@@ -82,7 +82,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[t.Any]:
                 env=env, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT)
             instances.append(Instance(label, port, process, log))
         for instance in instances:
-            _wait_up(net, instance)
+            wait_until_answers(f"{instance.base}/healthz", instance.process, timeout=90, log=instance.log,
+                               verify=str(net.pki.ca_cert))
         yield net, instances
     finally:
         for instance in instances:
@@ -92,19 +93,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[t.Any]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def _wait_up(net: t.Any, instance: Instance) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        assert instance.process.poll() is None, instance.log.read_text()
-        try:
-            if requests.get(f"{instance.base}/healthz", verify=str(net.pki.ca_cert), timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, f"instance {instance.name} did not come up:\n{instance.log.read_text()}"
-        time.sleep(0.3)
 
 
 def _on(aanbieder: t.Any, instance: Instance) -> t.Any:

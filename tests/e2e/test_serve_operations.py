@@ -5,7 +5,6 @@ the access log, and no start at all without a real login outside qualification/d
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from dvza.devtools.processes import free_port
+from dvza.devtools.processes import wait_until_answers
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 BSN = "999911120"
 SEARCH = f"/fhir/Patient?identifier=http://fhir.nl/fhir/NamingSystem/bsn|{BSN}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def dvza(*args: str) -> list[str]:
@@ -47,16 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[dict[str, t.A
     process = subprocess.Popen(
         dvza("serve", "--bind", f"127.0.0.1:{public}", "--internal-bind", f"127.0.0.1:{internal}", "--workers", "2"),
         env=environment(instance, DVZA_QUALIFICATION_MODE="true"), cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, (instance / "server.log").read_text()
-        try:
-            if requests.get(f"http://127.0.0.1:{public}/healthz", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, "dvza serve did not come up"
-        time.sleep(0.2)
+    wait_until_answers(f"http://127.0.0.1:{public}/healthz", process, log=instance / "server.log")
     try:
         yield {"public": f"http://127.0.0.1:{public}", "internal": f"http://127.0.0.1:{internal}",
                "log": instance / "server.log", "process": process}

@@ -8,18 +8,18 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import typing as t
 
 import pytest
 import requests
 
 from certs.pki import ensure_dev_pki
+from dvza.devtools.processes import free_port
+from dvza.devtools.processes import wait_until_answers
 from dvza.devtools.synthetic import records
 from tests.e2e.test_serve_operations import REPO
 from tests.e2e.test_serve_operations import dvza
 from tests.e2e.test_serve_operations import environment
-from tests.e2e.test_serve_operations import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -45,16 +45,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[dict[str,
     epd = requests.Session()
     epd.cert, epd.verify = (str(pki.clients[EPD].cert), str(pki.clients[EPD].key)), str(pki.ca_cert)
     epd.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment wins over the session's CA
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, (instance / "server.log").read_text()
-        try:
-            if epd.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, "dvza serve did not come up"
-        time.sleep(0.2)
+    wait_until_answers(f"{base}/healthz", process, get=epd.get, log=instance / "server.log")
     try:
         yield {"base": base, "epd": epd, "pki": pki}
     finally:

@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import json
 import re
-import socket
 import typing as t
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,6 +23,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from dvza.devtools.processes import free_port
+from dvza.devtools.processes import wait_until_answers
 from oauth.directory import StaticDirectory
 from tests.oauth.conftest import BALTUS_BSN
 from tests.oauth.conftest import HELLEMAN_BSN
@@ -43,12 +44,6 @@ DIRECTORY = dict(
     whitelist={PGO, OTHER_PGO, UNLISTED},
     diensten={"48": "Basisgegevens zorg", "51": "Documenten"},
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -208,22 +203,11 @@ class LocalOp:
 
     def start(self) -> None:
         import subprocess
-        import time
 
         self.process = subprocess.Popen(["node", "op.mjs", str(self.config_file)], cwd=OP_DIR,
                                         stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("the test OP stopped")
-            try:
-                if requests.get(f"{self.issuer}/.well-known/openid-configuration", verify=str(self.pki.ca_cert),
-                                timeout=2).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("the test OP did not come up")
+        wait_until_answers(f"{self.issuer}/.well-known/openid-configuration", self.process, timeout=30,
+                           verify=str(self.pki.ca_cert))
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

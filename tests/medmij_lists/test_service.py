@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import logging
 import os
-import socket
 import time
 
 import pytest
 import requests
 
+from dvza.devtools.processes import free_port
 from medmij_lists import ListKind
 from medmij_lists import ListService
 from tests.medmij_lists.conftest import ListServer
@@ -43,12 +43,6 @@ def _service(urls, pki: Pki, tmp_path, **kwargs) -> ListService:
     kwargs.setdefault("ca_bundle", str(pki.ca))
     kwargs.setdefault("timeout", 5)
     return ListService(urls, **kwargs)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture()
@@ -93,7 +87,7 @@ def _assert_kept(service: ListService, kind: ListKind, *fragments: str) -> None:
 
 def test_network_error_keeps_last_good(loaded) -> None:
     service, _ = loaded
-    service.urls[ListKind.OCL] = f"https://127.0.0.1:{_free_port()}/MedMij_OAuthclientlist.xml"
+    service.urls[ListKind.OCL] = f"https://127.0.0.1:{free_port()}/MedMij_OAuthclientlist.xml"
     service.refresh()
     _assert_kept(service, ListKind.OCL, "network error")
 
@@ -210,7 +204,7 @@ def test_cache_survives_a_restart_offline(loaded, pki: Pki, tmp_path) -> None:
     assert sorted(p.name for p in cache.iterdir()) == sorted(k.file_name for k in service.urls)  # no temp files left
     assert (cache / "MedMij_OAuthclientlist.xml").read_bytes() == ocl_xml(7)  # raw bytes as fetched
 
-    dead = f"https://127.0.0.1:{_free_port()}"
+    dead = f"https://127.0.0.1:{free_port()}"
     offline = _service({k: dead + "/" + k.file_name for k in service.urls}, pki, tmp_path, cache_dir=cache)
     assert offline.ocl is None
     loaded_kinds = offline.load_cache()

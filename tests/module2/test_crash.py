@@ -10,7 +10,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -20,6 +19,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
+from dvza.devtools.processes import free_port
 from dvza.returnqueue.models import QueueItem
 from dvza.serving import gunicorn_args
 from fhir_api.models import ResourceRow
@@ -33,12 +33,6 @@ BERGZOON = "selfmeasurement-patient-kwalificatie2"
 BUNDLE = CERT_SETS["selfmeasurements"] / "_reference" / "resources-serve-receive" / \
     "medmij-selfmeasurements-serve-receive-scenario-2-2-bundle.json"
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:

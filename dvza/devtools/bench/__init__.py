@@ -39,6 +39,7 @@ from pathlib import Path
 
 import requests
 
+from ..processes import free_port
 from . import growth
 from . import load
 from . import servers
@@ -49,14 +50,6 @@ from .urls import GROWTH_QUERIES
 ACCEPT = {"json": "application/fhir+json", "xml": "application/fhir+xml"}
 WORKERS = 2
 CONNECTIONS = 4
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _verdict(ok: bool) -> str:
@@ -82,7 +75,7 @@ class Bench:
     # ------------------------------------------------------------------------------------ set-up
     def start(self) -> None:
         self.instance = servers.prepare(self.root / "instance", self.database_url, self.shared)
-        self.port = _free_port()
+        self.port = free_port()
         self.dvza = servers.gunicorn("dvza:create_app()", self.instance.env, self.port, WORKERS)
         self.processes.append(self.dvza)
         self.base = f"http://127.0.0.1:{self.port}/fhir/"
@@ -93,7 +86,7 @@ class Bench:
         self.recording.write_text(json.dumps(recording), encoding="utf-8")
         self.baselines = {}
         for mode in ("bytes", "dumps"):
-            port = _free_port()
+            port = free_port()
             env = dict(self.instance.env, BENCH_RECORDING=str(self.recording), BENCH_MODE=mode,
                        BENCH_DATABASE_URL=self.database_url)
             self.processes.append(servers.gunicorn("dvza.devtools.bench.baseline:create_app()", env, port, WORKERS))
@@ -182,7 +175,7 @@ class Bench:
             else (f"sqlite:///{self.root / 'tokens.sqlite3'}", lambda: None)
         (self.root / "tokens").mkdir(exist_ok=True)
         try:
-            self.results["tokens"] = tokens.token_exchange(self.root / "tokens", database_url, _free_port(), WORKERS)
+            self.results["tokens"] = tokens.token_exchange(self.root / "tokens", database_url, free_port(), WORKERS)
         finally:
             drop()
 

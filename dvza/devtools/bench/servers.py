@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import typing as t
 import uuid
 from dataclasses import dataclass
@@ -15,10 +14,11 @@ from datetime import date
 from datetime import timedelta
 from pathlib import Path
 
-import requests
 from sqlalchemy import create_engine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+
+from ..processes import wait_until_answers
 
 HELLEMAN = "medmij-bgz-patient-ts-01"
 BERGZOON = "selfmeasurement-patient-kwalificatie2"
@@ -105,19 +105,12 @@ def gunicorn(app: str, env: dict[str, str], port: int, workers: int, *, tls: dic
     args[-1:-1] = ["--log-level", "warning", "--access-logfile", "/dev/null"]
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL)
     scheme = "https" if tls else "http"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{app} stopped at start (exit {process.returncode})")
-        try:
-            if requests.get(f"{scheme}://127.0.0.1:{port}{health}", timeout=2, cert=cert,
-                            verify=verify).status_code == 200:
-                return process
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"{app} did not become ready")
+    try:
+        wait_until_answers(f"{scheme}://127.0.0.1:{port}{health}", process, timeout=90, cert=cert, verify=verify)
+    except RuntimeError as exc:
+        process.kill()
+        raise SystemExit(f"{app} did not become ready: {exc}") from None
+    return process
 
 
 def stop(*processes: subprocess.Popen[bytes] | None) -> None:
