@@ -262,8 +262,7 @@ class PatientView:
         step = (select(step_edge.target_type, step_edge.target_id).select_from(step_edge)
                 .join(shared, shared.pk == step_edge.resource_pk)
                 .join(reach, and_(shared.resource_type == reach.c.rtype, shared.logical_id == reach.c.rid))
-                .where(step_edge.param == ALL, step_edge.patient_id.is_(None), shared.patient_id.is_(None),
-                       shared.hidden_by.is_(None), shared.resource_type != "Binary"))
+                .where(*_shared_hop(step_edge, shared)))
         return reach.union(step)
 
     def _reachable_backwards(self, any_shape: Shape, b: Binds) -> ColumnElement[bool]:
@@ -278,8 +277,7 @@ class PatientView:
         step = (select(shared.resource_type, shared.logical_id).select_from(edge)
                 .join(shared, shared.pk == edge.resource_pk)
                 .join(back, and_(edge.target_type == back.c.rtype, edge.target_id == back.c.rid))
-                .where(edge.param == ALL, edge.patient_id.is_(None), shared.patient_id.is_(None),
-                       shared.hidden_by.is_(None), shared.resource_type != "Binary"))
+                .where(*_shared_hop(edge, shared)))
         back = back.union(step)
         final_edge, source = aliased(ReferenceIndex), aliased(ResourceRow)
         patient = final_edge.patient_id == b()
@@ -593,3 +591,11 @@ class PatientView:
             if self._run(("any", shape), build, values):
                 return True
         return False
+
+
+def _shared_hop(edge: t.Any, shared: t.Any) -> tuple[ColumnElement[bool], ...]:
+    """The one rule for a step of the reference walks through shared resources (both directions): a reference
+    edge (``*``) out of ``shared``, a served resource of no patient, never a Binary — a document is reached only
+    directly from the patient's own data, never through a shared resource."""
+    return (edge.param == ALL, edge.patient_id.is_(None), shared.patient_id.is_(None), shared.hidden_by.is_(None),
+            shared.resource_type != "Binary")
