@@ -269,6 +269,12 @@ def send(specs: tuple[str, ...], systolic: int | None, diastolic: int | None, di
         bundle = ms.batch(measurements)
     except ms.MeasurementError as exc:
         raise click.ClickException(str(exc)) from None
+    _send_bundle(bundle, dienst, bsn, code, settings)
+
+
+def _send_bundle(bundle: dict[str, t.Any], dienst: str, bsn: str | None, code: str | None,
+                 settings: dict[str, t.Any]) -> None:
+    """Get a token for ``dienst`` and POST the batch ``bundle``; print each entry's outcome."""
     client, _, aanbieder = _setup(**settings)
     grant = _token(client, aanbieder, [dienst], bsn, code)
     try:
@@ -292,14 +298,7 @@ def send_documents(files: tuple[Path, ...], title: str | None, dienst: str, bsn:
         bundle = document_bundle(pairs, description=title)
     except DocumentError as exc:
         raise click.ClickException(str(exc)) from None
-    client, _, aanbieder = _setup(**settings)
-    grant = _token(client, aanbieder, [dienst], bsn, code)
-    try:
-        answer = client.post_bundle(aanbieder, grant.access_token, bundle)
-    except PgoError as exc:
-        raise click.ClickException(str(exc)) from None
-    for line in batch_outcome(answer):
-        click.echo(line)
+    _send_bundle(bundle, dienst, bsn, code, settings)
 
 
 @pgo_group.command("questionnaires", help="Get a token for 59 and list the open questionnaire tasks and questions.")

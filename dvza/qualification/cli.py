@@ -127,11 +127,21 @@ def _write_reports(service: QualificationService, session: t.Any, junit: Path | 
     return 1 if session.failed else 0
 
 
+def _report_options(function: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+    """--junit, --text and --verbose of the commands that print a session's report."""
+    for option in reversed([
+        click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML here."),
+        click.option("--text", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Also write the text report here."),
+        click.option("-v", "--verbose", is_flag=True, help="Show passing asserts too."),
+    ]):
+        function = option(function)
+    return function
+
+
 @client_group.command("end", help="End the session and evaluate the client-role scripts; exit 1 on any failure.")
 @click.argument("session_id")
-@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML here.")
-@click.option("--text", type=click.Path(dir_okay=False, path_type=Path), help="Also write the text report here.")
-@click.option("-v", "--verbose", is_flag=True, help="Show passing asserts too.")
+@_report_options
 @with_appcontext
 def end(session_id: str, junit: Path | None, text: Path | None, verbose: bool) -> None:
     service = _service()
@@ -144,9 +154,7 @@ def end(session_id: str, junit: Path | None, text: Path | None, verbose: bool) -
 
 @client_group.command("report", help="Print the report of an ended session again.")
 @click.argument("session_id")
-@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML here.")
-@click.option("--text", type=click.Path(dir_okay=False, path_type=Path), help="Also write the text report here.")
-@click.option("-v", "--verbose", is_flag=True, help="Show passing asserts too.")
+@_report_options
 @with_appcontext
 def report(session_id: str, junit: Path | None, text: Path | None, verbose: bool) -> None:
     service = _service()
