@@ -32,48 +32,67 @@ def _form(page: requests.Response, *, containing: str | None = None) -> tuple[st
     raise PgoError(f"no form{f' with {containing!r}' if containing else ''} on {page.url} ({page.status_code})")
 
 
+class DevBrowser:
+    """A person's browser on the development frontchannel: follows redirects itself, and stops at one to the PGO
+    (``redirect_prefix``), giving that redirect's parameters instead of a page."""
+
+    def __init__(self, *, verify: str | bool = True, redirect_prefix: str | None = None):
+        self.session = requests.Session()
+        self.session.trust_env = False  # ``verify`` decides, not REQUESTS_CA_BUNDLE
+        self.session.verify = verify
+        self.redirect_prefix = redirect_prefix
+
+    def follow(self, response: requests.Response) -> requests.Response | dict[str, str]:
+        while response.is_redirect:
+            location = urljoin(response.url, response.headers["Location"])
+            if self.redirect_prefix and location.startswith(self.redirect_prefix):
+                return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+            response = self.session.get(location, allow_redirects=False)
+        return response
+
+    def get(self, url: str) -> requests.Response | dict[str, str]:
+        return self.follow(self.session.get(url, allow_redirects=False))
+
+    def post(self, action: str, data: dict[str, str]) -> requests.Response | dict[str, str]:
+        return self.follow(self.session.post(action, data=data, allow_redirects=False))
+
+    def log_in(self, page: requests.Response, *, bsn: str) -> requests.Response | dict[str, str]:
+        """From a page with an "Inloggen" button through the development login as ``bsn`` (choosing it when the
+        DVZA offers several logins): the page after the login, or the redirect to the PGO."""
+        action, fields = _form(page, containing="Inloggen")
+        login = self.post(action, fields)
+        if isinstance(login, dict):
+            return login
+        if b'name="adapter"' in login.content:  # a choice of logins (make run): take the development login
+            action, fields = _form(login, containing="adapter")
+            login = self.post(action, fields | {"adapter": "development"})
+            if isinstance(login, dict):
+                return login
+        action, fields = _form(login)
+        return self.post(action, fields | {"bsn": bsn})
+
+
 def authorize_with_dev_login(authorize_url: str, *, bsn: str, grant: bool = True, verify: str | bool = True,
                              redirect_prefix: str, long_term: bool = False) -> dict[str, str]:
     """Run the frontchannel for a person with ``bsn``; return the parameters of the redirect to the
     PGO (``code`` and ``state``, or ``error``, ``error_description``, ``state``). With ``long_term``
     the person ticks "toestemming voor onbepaalde tijd" when the consent page offers it."""
-    browser = requests.Session()
-    browser.trust_env = False  # ``verify`` decides, not REQUESTS_CA_BUNDLE
-    browser.verify = verify
-
-    def follow(response: requests.Response) -> requests.Response | dict[str, str]:
-        while response.is_redirect:
-            location = urljoin(response.url, response.headers["Location"])
-            if location.startswith(redirect_prefix):
-                return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-            response = browser.get(location, allow_redirects=False)
-        return response
-
-    landing = follow(browser.get(authorize_url, allow_redirects=False))
+    browser = DevBrowser(verify=verify, redirect_prefix=redirect_prefix)
+    landing = browser.get(authorize_url)
     if isinstance(landing, dict):
         return landing
     if landing.status_code != 200:
         raise PgoError(f"authorization request refused with an error page ({landing.status_code})")
-    action, fields = _form(landing, containing="Inloggen")
-    login = follow(browser.post(action, data=fields, allow_redirects=False))
-    if isinstance(login, dict):
-        return login
-    if b'name="adapter"' in login.content:  # a choice of logins (make run): take the development login
-        action, fields = _form(login, containing="adapter")
-        login = follow(browser.post(action, data=fields | {"adapter": "development"}, allow_redirects=False))
-        if isinstance(login, dict):
-            return login
-    action, fields = _form(login)
-    consent = follow(browser.post(action, data=fields | {"bsn": bsn}, allow_redirects=False))
+    consent = browser.log_in(landing, bsn=bsn)
     if isinstance(consent, dict):
         return consent
     action, fields = _form(consent, containing="decision")
     choice = {"decision": "grant" if grant else "refuse"} | ({"long_term": "yes"} if long_term else {})
-    decided = follow(browser.post(action, data=fields | choice, allow_redirects=False))
+    decided = browser.post(action, fields | choice)
     if isinstance(decided, dict):
         return decided
     raise PgoError(f"the frontchannel did not send the browser back to the PGO ({decided.status_code} "
                    f"{decided.url})")
 
 
-__all__: t.Sequence[str] = ["authorize_with_dev_login"]
+__all__: t.Sequence[str] = ["DevBrowser", "authorize_with_dev_login"]

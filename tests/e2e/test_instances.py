@@ -17,6 +17,7 @@ import typing as t
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -26,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from dvza.devtools.processes import free_port
 from dvza.devtools.processes import wait_until_answers
-from dvza.pgo.frontchannel import _form
+from dvza.pgo.frontchannel import DevBrowser
 from dvza.pgo.frontchannel import authorize_with_dev_login
 from tests.e2e.conftest import person
 from tests.support import needs_shared
@@ -112,40 +113,20 @@ def _fhir(net: t.Any, instance: Instance, token: str, path: str) -> requests.Res
 
 def _withdraw_consents(net: t.Any, instance: Instance, bsn: str) -> int:
     """The person logs in on "Mijn toestemmingen" of ``instance`` and withdraws every consent line there."""
-    browser = requests.Session()
-    browser.trust_env = False
-    browser.verify = str(net.pki.ca_cert)
-
-    def follow(response: requests.Response) -> requests.Response:
-        while response.is_redirect:
-            response = browser.get(requests.compat.urljoin(response.url, response.headers["Location"]),
-                                   allow_redirects=False)
-        return response
-
-    overview = follow(browser.get(f"{instance.base}/oauth/toestemmingen", allow_redirects=False))
-    action, fields = _form(overview)
-    login = follow(browser.post(action, data=fields, allow_redirects=False))
-    if b'name="adapter"' in login.content:  # a choice of logins: the development login
-        action, fields = _form(login, containing="adapter")
-        login = follow(browser.post(action, data=fields | {"adapter": "development"}, allow_redirects=False))
-    action, fields = _form(login)
-    page = follow(browser.post(action, data=fields | {"bsn": bsn}, allow_redirects=False))
+    browser = DevBrowser(verify=str(net.pki.ca_cert))
+    page = browser.log_in(t.cast(requests.Response, browser.get(f"{instance.base}/oauth/toestemmingen")), bsn=bsn)
     withdrawn = 0
     while True:
+        assert isinstance(page, requests.Response)
         lines = re.findall(r'action="([^"]*/oauth/toestemmingen/[0-9a-f-]{36}/intrekken)"', page.text)
         if not lines:
             return withdrawn
-        action, fields = lines[0], _csrf(page)
-        answer = follow(browser.post(requests.compat.urljoin(page.url, action), data=fields, allow_redirects=False))
-        assert answer.status_code == 200, answer.text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf, page.text
+        answer = browser.post(urljoin(page.url, lines[0]), {"csrf_token": csrf.group(1)})
+        assert isinstance(answer, requests.Response) and answer.status_code == 200, answer
         withdrawn += 1
-        page = follow(browser.get(f"{instance.base}/oauth/toestemmingen", allow_redirects=False))
-
-
-def _csrf(page: requests.Response) -> dict[str, str]:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert match, page.text
-    return {"csrf_token": match.group(1)}
+        page = browser.get(f"{instance.base}/oauth/toestemmingen")
 
 
 def _code(net: t.Any, instance: Instance, bsn: str) -> str:
