@@ -62,7 +62,12 @@ def current(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
-    """Bring the database to ``revision`` under the migration lock; returns (revision before, revision after)."""
+    """Bring the database to ``revision`` under the migration lock; returns (revision before, revision after).
+    A database already at the newest revision is seen without the lock (every start of every instance)."""
+    if revision == "head":
+        at = current(engine)
+        if at is not None and at == head():
+            return at, at
     with _locked(engine) as connection:
         before = MigrationContext.configure(connection).get_current_revision()
         config = alembic_config(connection)
