@@ -93,18 +93,12 @@ def create_database(tree: Path, url: str) -> None:
 
 def new_postgres_database(server_url: str) -> str:
     """A new, empty database on the PostgreSQL server of ``server_url``; returns its URL."""
-    from sqlalchemy import create_engine
-    from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    url = make_url(server_url)
-    name = f"{url.database}_release_{release_commit()[:12]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+    from dvza.devtools.postgres import create_database
+
+    name = f"{make_url(server_url).database}_release_{release_commit()[:12]}"
+    return create_database(server_url, name, replace=True)
 
 
 def main() -> None:

@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
+
+from dvza.devtools.postgres import create_database
+from dvza.devtools.postgres import drop_databases
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("DVZA_SHARED_DIR") or REPO.parent / "shared")
@@ -112,24 +114,14 @@ class DatabaseFactory:
         return self._template
 
     def _create_postgres(self, label: str, template: str | None = None) -> str:
-        url = make_url(self.server_url)
-        name = f"{url.database}_{label}_{uuid.uuid4().hex[:8]}".lower()
-        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
-        admin.dispose()
+        assert self.server_url is not None
+        name = f"{make_url(self.server_url).database}_{label}_{uuid.uuid4().hex[:8]}".lower()
         self.created.append(name)
-        return url.set(database=name).render_as_string(hide_password=False)
+        return create_database(self.server_url, name, template=template)
 
     def drop_all(self) -> None:
-        if not self.is_postgresql:
-            return
-        url = make_url(self.server_url)
-        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            for name in reversed(self.created):
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        if self.is_postgresql and self.server_url:
+            drop_databases(self.server_url, *reversed(self.created))
 
 
 def make_app(databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory,

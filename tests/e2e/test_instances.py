@@ -21,10 +21,10 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
-from sqlalchemy import create_engine
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from dvza.devtools.postgres import create_database
+from dvza.devtools.postgres import drop_databases
 from dvza.devtools.processes import free_port
 from dvza.devtools.processes import wait_until_answers
 from dvza.pgo.frontchannel import DevBrowser
@@ -55,12 +55,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[t.Any]:
     from dvza.devtools.devnet import DevNetwork
     from dvza.pgo import localnames
 
-    url = make_url(server)
-    name = f"{url.database}_instances_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    database_url = url.set(database=name).render_as_string(hide_password=False)
+    name = f"{make_url(server).database}_instances_{uuid.uuid4().hex[:8]}"
+    database_url = create_database(server, name)
 
     root = tmp_path_factory.mktemp("instances")
     net = DevNetwork(root, front_port=free_port(), back_port=free_port(), pgo_port=free_port(),
@@ -91,9 +87,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[t.Any]:
             instance.process.terminate()
         for instance in instances:
             instance.process.wait(timeout=30)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_databases(server, name)
 
 
 def _on(aanbieder: t.Any, instance: Instance) -> t.Any:

@@ -14,10 +14,8 @@ from datetime import date
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-
+from ..postgres import create_database
+from ..postgres import drop_databases
 from ..processes import wait_until_answers
 
 HELLEMAN = "medmij-bgz-patient-ts-01"
@@ -29,18 +27,9 @@ def fresh_database(kind: str, folder: Path) -> tuple[str, t.Callable[[], None]]:
     """A new, empty database: a SQLite file, or a database on ``DVZA_TEST_POSTGRES_URL``'s server."""
     if kind == "sqlite":
         return f"sqlite:///{folder / 'bench.sqlite3'}", lambda: None
-    server = make_url(os.environ["DVZA_TEST_POSTGRES_URL"])
+    server = os.environ["DVZA_TEST_POSTGRES_URL"]
     name = f"dvza_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return server.set(database=name).render_as_string(hide_password=False), drop
+    return create_database(server, name), lambda: drop_databases(server, name)
 
 
 def environment(instance: Path, database_url: str, **extra: str) -> dict[str, str]:
