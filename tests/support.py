@@ -144,8 +144,9 @@ def make_app(databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactor
     return app
 
 
-def load_cert_data(app: t.Any, *names: str) -> t.Any:
-    """Load Nictiz Cert sets and the qualification tokens into the app's database."""
+def load_cert_data(app: t.Any, *names: str, today: date | None = None) -> t.Any:
+    """Load Nictiz Cert sets and the qualification tokens into the app's database (T = ``today``, default the
+    real today)."""
     import json
 
     from dvza import identity
@@ -156,7 +157,7 @@ def load_cert_data(app: t.Any, *names: str) -> t.Any:
     database = app.extensions["dvza.db"]
     with app.app_context(), database.sessionmaker() as session:
         report = testdata.load(
-            session, [CERT_SETS[n] for n in names], today=date.today(), bsn_key=app.config["BSN_HMAC_KEY"],
+            session, [CERT_SETS[n] for n in names], today=today or date.today(), bsn_key=app.config["BSN_HMAC_KEY"],
             bsn_cipher=cipher,
             external_documents="placeholder",
         )

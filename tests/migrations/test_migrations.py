@@ -26,6 +26,7 @@ from tests.support import CERT_SETS
 from tests.support import NICTIZ
 from tests.support import TOKENS
 from tests.support import DatabaseFactory
+from tests.support import load_cert_data
 from tests.support import make_app
 from tests.support import needs_shared
 
@@ -40,14 +41,10 @@ def release_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tree
 
 
-def _engine(url: str) -> t.Any:
-    return create_engine(url)
-
-
 def schema_of(url: str) -> dict[str, t.Any]:
     """Everything the database says about its tables: columns (name, type, nullability, default), primary
     key, indexes, unique constraints, foreign keys with their ON DELETE, and triggers."""
-    engine = _engine(url)
+    engine = create_engine(url)
     inspector = inspect(engine)
     found: dict[str, t.Any] = {}
     for table in sorted(inspector.get_table_names()):
@@ -76,7 +73,7 @@ def schema_of(url: str) -> dict[str, t.Any]:
 
 
 def revision_of(url: str) -> str | None:
-    engine = _engine(url)
+    engine = create_engine(url)
     try:
         return migrate.current(engine)
     finally:
@@ -85,7 +82,7 @@ def revision_of(url: str) -> str | None:
 
 def test_models_and_migrations_agree(databases: DatabaseFactory) -> None:
     """Autogenerate finds nothing to do on a database the migrations made: every model change has its migration."""
-    engine = _engine(databases.empty("agree"))
+    engine = create_engine(databases.empty("agree"))
     assert migrate.upgrade(engine) == (None, migrate.head())
     assert migrate.differences(engine) == []
     engine.dispose()
@@ -98,7 +95,7 @@ def test_the_test_databases_are_at_head(databases: DatabaseFactory) -> None:
     if databases.template_source:  # a database the release made (recognised as 0001 when it has no history)
         before, after = databases.template_upgrade or (None, None)
         assert before is not None and after == migrate.head()
-    engine = _engine(url)
+    engine = create_engine(url)
     assert migrate.current(engine) == migrate.head()
     assert migrate.differences(engine) == []
     engine.dispose()
@@ -112,7 +109,7 @@ def test_the_release_schema_is_its_revision(databases: DatabaseFactory, release_
     released.create_database(release_tree, by_release)
     revision = revision_of(by_release) or migrate.BASELINE
     by_migration = databases.empty("by-migration")
-    engine = _engine(by_migration)
+    engine = create_engine(by_migration)
     migrate.upgrade(engine, revision)
     engine.dispose()
     assert schema_of(by_migration) == schema_of(by_release)
@@ -124,7 +121,7 @@ def test_release_database_upgrades_and_matches_models(databases: DatabaseFactory
     url = databases.empty("release-upgrade")
     released.create_database(release_tree, url)
     revision = revision_of(url)
-    engine = _engine(url)
+    engine = create_engine(url)
     assert migrate.upgrade(engine) == (revision or migrate.BASELINE, migrate.head())
     assert migrate.differences(engine) == []
     assert migrate.upgrade(engine) == (migrate.head(), migrate.head())  # again: nothing to do
@@ -168,7 +165,7 @@ def test_release_data_upgrades_and_answers_like_a_fresh_load(
     every BgZ search and every code search and ``$lastn`` answers exactly as on a database the current code
     filled with the same data — the tokens the release issued included."""
     needs_shared()
-    sets = [CERT_SETS["bgz"], CERT_SETS["selfmeasurements"]]
+    sets = [CERT_SETS["bgz"], CERT_SETS["selfmeasurements"]]  # as the release loads them
     url = databases.empty("release-data")
     released.run_release(release_tree, url, "testdata", "load", *map(str, sets), "--today", TODAY.isoformat(),
                          "--external-documents", "placeholder")
@@ -180,7 +177,7 @@ def test_release_data_upgrades_and_answers_like_a_fresh_load(
     fresh = make_app(databases, tmp_path_factory, SECRET_KEY="release-database-secret")
     from dvza.devtools.bench.urls import BGZ_URLS
 
-    load_cert_data_on(fresh, sets)
+    load_cert_data(fresh, "bgz", "selfmeasurements", today=TODAY)
 
     old_client, new_client = upgraded.test_client(), fresh.test_client()
     for patient in ("medmij-bgz-patient-ts-01", "medmij-bgz-patient-ts-02",
@@ -194,24 +191,9 @@ def test_release_data_upgrades_and_answers_like_a_fresh_load(
         application.extensions["dvza.db"].dispose()
 
 
-def load_cert_data_on(app: t.Any, sets: list[Path]) -> None:
-    """The Cert sets loaded by the current code on the same day as the release's load, and the tokens."""
-    from dvza import identity
-    from dvza.devtools import testdata
-    from tests.support import TOKENS_FILE
-
-    cipher = identity.cipher_from_config(app.config)
-    with app.app_context(), app.extensions["dvza.db"].sessionmaker() as session:
-        testdata.load(session, sets, today=TODAY, bsn_key=app.config["BSN_HMAC_KEY"], bsn_cipher=cipher,
-                      external_documents="placeholder")
-        testdata.import_tokens(session, json.loads(TOKENS_FILE.read_text()),
-                               gegevensdiensten=list(app.config["GEGEVENSDIENSTEN"]),
-                               bsn_key=app.config["BSN_HMAC_KEY"], bsn_cipher=cipher)
-
-
 def test_downgrade_returns_to_the_baseline_and_up_again(databases: DatabaseFactory) -> None:
     url = databases.empty("round-trip")
-    engine = _engine(url)
+    engine = create_engine(url)
     migrate.upgrade(engine, migrate.BASELINE)
     baseline = schema_of(url)
     migrate.upgrade(engine)
@@ -226,7 +208,7 @@ def test_downgrade_returns_to_the_baseline_and_up_again(databases: DatabaseFacto
 def test_an_unknown_schema_is_refused_untouched(databases: DatabaseFactory) -> None:
     """Tables without migration history that are not the release's: refused, nothing created or stamped."""
     url = databases.empty("unknown")
-    engine = _engine(url)
+    engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE fhir_resource (pk INTEGER PRIMARY KEY, something TEXT)"))
     before = schema_of(url)
@@ -241,7 +223,7 @@ def test_a_failing_migration_leaves_the_database_as_it_was(databases: DatabaseFa
     """Revision 0003 reads every stored Observation; one that is not JSON makes it fail halfway (after the
     index tables were altered): the whole revision is rolled back, the data and the revision are unchanged."""
     url = databases.empty("atomic")
-    engine = _engine(url)
+    engine = create_engine(url)
     migrate.upgrade(engine, "0002")
     with engine.begin() as connection:
         connection.execute(text(
@@ -277,7 +259,7 @@ def test_concurrent_upgrades_are_serialised(databases: DatabaseFactory) -> None:
         results = pool.map(_upgrade_in_process, [url] * 3)
     assert sorted(results, key=str) == sorted([(None, migrate.head())] + [(migrate.head(), migrate.head())] * 2,
                                               key=str)
-    engine = _engine(url)
+    engine = create_engine(url)
     assert migrate.differences(engine) == []
     engine.dispose()
 
@@ -292,7 +274,7 @@ def test_without_auto_upgrade_an_old_schema_is_refused_until_db_upgrade(
     from dvza.cli import main
 
     url = databases.empty("manual")
-    engine = _engine(url)
+    engine = create_engine(url)
     migrate.upgrade(engine, "0002")
     with pytest.raises(migrate.MigrationError, match="dvza db upgrade"):
         make_app(databases, tmp_path_factory, DATABASE_URL=url, DB_AUTO_UPGRADE=False)
@@ -327,7 +309,7 @@ def test_new_revision_drafts_the_next_migration_from_the_differences(
     directory = tmp_path / "migrations"
     shutil.copytree(migrate.MIGRATIONS, directory, ignore=shutil.ignore_patterns("__pycache__"))
     url = databases.empty("revision")
-    engine = _engine(url)
+    engine = create_engine(url)
     migrate.upgrade(engine)
     with engine.begin() as connection:
         connection.execute(text("DROP INDEX ix_fhir_index_lastn_code"))
