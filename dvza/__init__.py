@@ -52,7 +52,8 @@ def create_app(config: t.Mapping[str, t.Any] | None = None, *, check_schema: boo
     search_values.set_default_zone(app.config["TIMEZONE"])
 
     database = db.Database(app.config["DATABASE_URL"], metadatas=schema.metadatas(), echo=app.config["DATABASE_ECHO"],
-                           sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"])
+                           sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"],
+                           ping_after_idle=app.config["DB_PING_AFTER_IDLE"])
     db.init_app(app, database)
     if not check_schema:
         pass

@@ -49,6 +49,8 @@ def defaults(instance_path: str) -> dict[str, t.Any]:
         #: may lose the last commits before a checkpoint (never corrupts). FULL: every commit is on disk before
         #: it is answered, at the cost of an fsync per commit (https://www.sqlite.org/pragma.html#pragma_synchronous)
         "SQLITE_SYNCHRONOUS": "NORMAL",
+        #: PostgreSQL: ping a pooled connection before use only after it sat idle this many seconds (0: always)
+        "DB_PING_AFTER_IDLE": 10,
         # --- identity of this DVZA and its aanbieder (consent page, lists)
         "AANBIEDER_NAAM": "umcdemo@medmij",
         "AANBIEDER_WEERGAVENAAM": "UMC Demo",
@@ -304,6 +306,7 @@ def validate(config: t.Mapping[str, t.Any]) -> None:
         raise ConfigError("HOSPITAL_USERS must map names to Werkzeug password hashes (dvza queue user NAME)")
     if not isinstance(config["TRUSTED_PROXIES"], list):
         raise ConfigError("TRUSTED_PROXIES must be a JSON list of addresses or networks")
+    _need_seconds(config, "DB_PING_AFTER_IDLE", 0, 3600)
     if config["SQLITE_SYNCHRONOUS"] not in ("NORMAL", "FULL"):
         raise ConfigError("SQLITE_SYNCHRONOUS must be NORMAL or FULL")
     if not str(config["DATABASE_URL"]).startswith(("sqlite", "postgresql")):

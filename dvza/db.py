@@ -9,6 +9,13 @@ Each package owns its tables (``fhir_api.models``, ``oauth.models``, ``dvza.mode
 ``dvza.returnqueue.models``, …; :mod:`dvza.schema` gathers them); the migrations in ``dvza/migrations``
 create and change them (:mod:`dvza.migrate`).
 
+A pooled PostgreSQL connection is pinged before use only when it has been idle for ``DB_PING_AFTER_IDLE``
+seconds (a firewall or a server restart may have dropped it meanwhile); under load connections are
+reused within milliseconds and the ping — a whole round trip, one of four on a FHIR read — is skipped.
+A connection that breaks while in use fails that one statement, and SQLAlchemy then discards the
+pool's other connections (SQLAlchemy "Dealing with Disconnects": pessimistic pinging vs. optimistic
+invalidation; this is pessimistic for idle connections only).
+
 SQLite's durability is ``SQLITE_SYNCHRONOUS``: NORMAL by default (with WAL a commit survives the process
 crashing; a power cut may lose the last commits, https://www.sqlite.org/wal.html#performance_considerations),
 FULL for an fsync per commit. PostgreSQL keeps ``synchronous_commit=on``: a commit is on disk before it is
@@ -18,6 +25,7 @@ answered.
 from __future__ import annotations
 
 import os
+import time
 import typing as t
 
 from flask import Flask
@@ -27,6 +35,7 @@ from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -34,7 +43,7 @@ from sqlalchemy.pool import StaticPool
 
 class Database:
     def __init__(self, url: str, *, metadatas: t.Sequence[t.Any], echo: bool = False,
-                 sqlite_synchronous: str = "NORMAL"):
+                 sqlite_synchronous: str = "NORMAL", ping_after_idle: float = 10.0):
         self.url = url
         #: the MetaData of every package's tables (:func:`dvza.schema.metadatas`)
         self.metadatas = list(metadatas)
@@ -43,9 +52,11 @@ class Database:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             if url in ("sqlite://", "sqlite:///:memory:"):
                 kwargs["poolclass"] = StaticPool
-        else:
-            kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
+        if not self.is_sqlite:
+            self.ping_after_idle = ping_after_idle
+            event.listen(self.engine, "checkin", _note_checkin)
+            event.listen(self.engine, "checkout", self._ping_if_idle)
         if self.is_sqlite:
             if sqlite_synchronous not in ("NORMAL", "FULL"):
                 raise ValueError("sqlite_synchronous must be NORMAL or FULL")
@@ -91,6 +102,19 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def _ping_if_idle(self, dbapi_connection: t.Any, record: t.Any, _proxy: t.Any) -> None:
+        """Ping a connection that has been idle for ``ping_after_idle`` seconds (or is new to this
+        process's pool); a failed ping makes the pool discard it and connect anew (``DisconnectionError``)."""
+        checked_in = record.info.get(_CHECKED_IN)
+        if checked_in is not None and time.monotonic() - checked_in < self.ping_after_idle:
+            return
+        try:
+            alive = self.engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # noqa: BLE001 - any failure means the connection is unusable
+            raise DisconnectionError(f"the pooled connection did not answer: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("the pooled connection did not answer")
+
     def _sqlite_pragmas(self, dbapi_connection: t.Any, _record: t.Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -102,6 +126,13 @@ class Database:
         cursor.execute(f"PRAGMA synchronous={self.sqlite_synchronous}")
         cursor.close()
 
+
+
+_CHECKED_IN = "dvza.checked_in_at"
+
+
+def _note_checkin(_dbapi_connection: t.Any, record: t.Any) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
 
 
 def init_app(app: Flask, database: Database) -> None:

@@ -36,6 +36,8 @@ def test_environment_configures_the_app(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ({"DATABASE_URL": "mysql://x"}, "sqlite"),
         ({"LOG_FORMAT": "xml"}, "json or console"),
         ({"SQLITE_SYNCHRONOUS": "OFF"}, "NORMAL or FULL"),
+        ({"DB_PING_AFTER_IDLE": -1}, "DB_PING_AFTER_IDLE"),
+        ({"DB_PING_AFTER_IDLE": "soon"}, "DB_PING_AFTER_IDLE"),
     ],
 )
 def test_bad_configuration_fails_fast(tmp_path: t.Any, override: dict[str, t.Any], message: str) -> None:
