@@ -20,12 +20,17 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from fhir_api.errors import GrantLapsed
 from fhir_api.services import AccessEvent
 from fhir_api.sqlcache import STATEMENTS
+from oauth.tokens import STILL_VALID
+from oauth.tokens import recheck_params
 
+from .access import challenge
 from .models import AuditRecord
 from .redaction import audit_reference
 from .redaction import redact
@@ -48,7 +53,8 @@ class AuditLog:
     def record(self, event: AccessEvent, *, session: Session | None = None) -> None:
         """Store a FHIR access event (``fhir_api.services.AuditSink``) on the request's own connection
         (autocommit: one durable statement), before the answer leaves — fail closed: if this raises,
-        the answer is withheld."""
+        the answer is withheld. A read's event carries its grant's ``recheck``: the INSERT then selects its
+        row only while the token is still valid (one statement), and none written raises ``GrantLapsed``."""
         values = self._values(
             event_type=f"fhir.{event.action}",
             outcome=str(event.status),
@@ -65,15 +71,26 @@ class AuditLog:
             remote_addr=event.remote_addr,
             detail=event.detail or None,
         )
+        if event.recheck is None:
+            key, statement, params = "audit-insert", _INSERT, values
+        else:  # written only while the token is still valid as read (oauth.tokens.STILL_VALID)
+            key, statement = "audit-insert-if-valid", _INSERT_IF_VALID
+            params = {**values, **recheck_params(event.recheck, values["occurred_at"])}
         if session is not None:  # in the caller's transaction; the log line once it commits
-            self._insert(session.connection(), values)
-            payload = _payload(values)
+            written = STATEMENTS.get(session.connection(), key, lambda: statement).execute(
+                session.connection(), params).rowcount
+        else:
+            connection = self.database.connection()  # autocommit: the INSERT is durable when it returns
+            written = STATEMENTS.get(connection, key, lambda: statement).run(
+                connection.connection.driver_connection, params)  # type: ignore[union-attr]
+        if written != 1:
+            description = "The access token was revoked or has expired"
+            raise GrantLapsed(description, headers={"WWW-Authenticate": challenge("invalid_token", description)})
+        payload = _payload(values)
+        if session is not None:
             sa_event.listen(session, "after_commit", lambda _session: _log(payload), once=True)
-            return
-        connection = self.database.connection()  # autocommit: the INSERT is durable when it returns
-        compiled = STATEMENTS.get(connection, "audit-insert", lambda: _INSERT)
-        compiled.run(connection.connection.driver_connection, values)  # type: ignore[union-attr]
-        _log(_payload(values))
+        else:
+            _log(payload)
 
     @staticmethod
     def _insert(connection: Connection, values: dict[str, t.Any]) -> None:
@@ -113,6 +130,10 @@ class AuditLog:
 
 _EMPTY = {column.name: None for column in AuditRecord.__table__.columns if column.name != "id"}
 _INSERT = insert(AuditRecord.__table__).values({name: bindparam(name) for name in _EMPTY})
+#: the same record, inserted only if the read's token is still valid: one statement (issue 12, dvza.access)
+_INSERT_IF_VALID = insert(AuditRecord.__table__).from_select(
+    list(_EMPTY), select(*(bindparam(name, type_=AuditRecord.__table__.c[name].type) for name in _EMPTY))
+    .where(STILL_VALID))
 
 
 def _payload(values: dict[str, t.Any]) -> dict[str, t.Any]:

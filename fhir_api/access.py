@@ -33,6 +33,9 @@ class AccessGrant:
     scope: str = ""
     #: True for qualification-mode tokens (Nictiz QualificationTokens.json)
     qualification: bool = False
+    #: opaque to this package: what the audit sink confirms in the statement that writes a read's record
+    #: (the token is still valid as read: :class:`fhir_api.errors.GrantLapsed` otherwise); None: nothing to confirm
+    recheck: t.Any = None
 
 
 class AccessResolver(t.Protocol):
@@ -44,6 +47,10 @@ class AccessResolver(t.Protocol):
         Raises ``fhir_api.errors.Unauthorized`` (no/invalid/expired token, wrong certificate
         binding) or ``fhir_api.errors.Forbidden``.
         """
+        ...
+
+    def forget(self, request: Request) -> None:
+        """The grant of this request's token lapsed (``GrantLapsed``): drop whatever was kept of it."""
         ...
 
 

@@ -29,6 +29,7 @@ from .context import response_format
 from .context import services
 from .context import valid_trace_id
 from .errors import FhirError
+from .errors import GrantLapsed
 from .errors import InvalidRequest
 from .errors import MethodNotAllowed
 from .errors import NotSupported
@@ -126,7 +127,14 @@ def _audit_after_request(response: Response) -> Response:
     if event.recorded:  # a submission writes its record in its own transaction (fhir_api.submissions)
         return response
     try:
-        services().audit.record(event)
+        try:
+            services().audit.record(event)
+        except GrantLapsed as lapsed:  # revoked or expired since the request began: no data leaves
+            services().access.forget(request)
+            event.status, event.recheck, event.resource_ids = lapsed.status_code, None, []
+            event.detail = lapsed.diagnostics[:500]
+            services().audit.record(event)
+            return _fhir_error(lapsed)
     except Exception:  # noqa: BLE001 - fail closed: no data leaves without an audit record
         current_app.logger.exception("audit record failed; response withheld")
         error = FhirError("The access could not be logged; the response is withheld")

@@ -108,6 +108,7 @@ def completed_event(status: int) -> AccessEvent:
         event.client_id = grant.client_id
         event.token_ref = grant.token_ref
         event.gegevensdiensten = tuple(sorted(grant.gegevensdiensten))
+        event.recheck = grant.recheck
     event.request_id, event.correlation_id = (
         value if value is not None and valid_trace_id(value) else None
         for value in (request.headers.get(name) for name in TRACE_HEADERS))

@@ -79,6 +79,12 @@ class Unauthorized(FhirError):
     issue_code = "login"
 
 
+class GrantLapsed(Unauthorized):
+    """The token was revoked or expired while the request ran: found when the read's audit record was to be
+    written (``AuditSink.record``), so the answer is withheld and this 401 ``invalid_token`` (RFC 6750 §3.1)
+    goes instead — revocation takes effect on the next request, whatever a worker read before."""
+
+
 class Forbidden(FhirError):
     """The token does not cover this gegevensdienst or client (403 ``forbidden``)."""
 

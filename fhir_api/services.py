@@ -37,12 +37,18 @@ class AccessEvent:
     detail: str = ""
     #: written already, in the transaction of the data it describes (a submission)
     recorded: bool = False
+    #: the grant's ``recheck`` (:class:`fhir_api.access.AccessGrant`), confirmed by the sink as it writes the record
+    recheck: t.Any = None
 
 
 class AuditSink(t.Protocol):
     def record(self, event: AccessEvent, *, session: Session | None = None) -> None:
         """Persist one access event; raising makes the request fail (fail closed). With ``session`` the
-        record joins that session's transaction (committed with the data, or not at all)."""
+        record joins that session's transaction (committed with the data, or not at all).
+
+        With ``event.recheck`` set, the record is written only if the grant still holds at that moment, in
+        the same statement; if it does not (the token was revoked or expired meanwhile), nothing is written
+        and :class:`fhir_api.errors.GrantLapsed` is raised: the answer is withheld."""
         ...
 
 

@@ -49,12 +49,14 @@ class Compiled:
         """Run a statement through SQLAlchemy (writes: part of the connection's transaction)."""
         return connection.exec_driver_sql(self.sql, self._arguments(params))
 
-    def run(self, driver_connection: t.Any, params: t.Mapping[str, t.Any]) -> None:
-        """Run a statement on the driver's connection itself; the caller commits it there too
-        (``driver_connection.commit()``) — for one self-contained write such as an audit record."""
+    def run(self, driver_connection: t.Any, params: t.Mapping[str, t.Any]) -> int:
+        """Run a statement on the driver's connection itself and return how many rows it changed; the
+        caller commits it there too (``driver_connection.commit()``) — for one self-contained write such
+        as an audit record."""
         cursor = driver_connection.cursor()
         try:
             cursor.execute(self.sql, self._arguments(params))
+            return int(cursor.rowcount)
         finally:
             cursor.close()
 

@@ -18,6 +18,8 @@ from datetime import datetime
 from datetime import timedelta
 
 from sqlalchemy import bindparam
+from sqlalchemy import exists
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -86,24 +88,12 @@ def introspect(
     connection with that client certificate (RFC 8705 §3: the resource server "MUST verify that the
     certificate matches the certificate-bound access token").
     """
-    now = now or utcnow()
     row = _lookup(connection, hash_secret(token))
     if row is None:
         raise InvalidTokenError("The access token is unknown")
-    if row.kind == QUALIFICATION:
-        if not allow_qualification:
-            raise InvalidTokenError("Qualification tokens are only accepted in qualification mode")
-    elif row.kind != ACCESS:
-        raise InvalidTokenError("This is not an access token")
     if row.revoked_at is not None:
         raise InvalidTokenError("The access token has been revoked")
-    expires_at = aware(_as_datetime(row.expires_at))
-    if expires_at is not None and expires_at <= now:
-        raise InvalidTokenError("The access token has expired")
-    if row.cnf_x5t_s256:
-        if not client_thumbprint or not hmac.compare_digest(row.cnf_x5t_s256, client_thumbprint):
-            raise InvalidTokenError("The access token is bound to another client certificate")
-    return TokenInfo(
+    info = TokenInfo(
         token_id=row.id,
         token_ref=token_ref(row.token_hash),
         kind=row.kind,
@@ -112,8 +102,46 @@ def introspect(
         gegevensdiensten=frozenset(row.gegevensdiensten.split()),
         scope=row.scope,
         cnf_x5t_s256=row.cnf_x5t_s256,
-        expires_at=expires_at,
+        expires_at=aware(_as_datetime(row.expires_at)),
     )
+    check_presented(info, client_thumbprint=client_thumbprint, allow_qualification=allow_qualification, now=now)
+    return info
+
+
+def check_presented(info: TokenInfo, *, client_thumbprint: str | None, allow_qualification: bool,
+                    now: datetime | None = None) -> None:
+    """The checks of :func:`introspect` that need no database: the kind of token, its expiry and its
+    certificate binding (RFC 8705 §3) — for a token whose row was read earlier (``dvza.access``'s grant
+    cache; whether it was revoked since is confirmed by :data:`STILL_VALID`)."""
+    if info.kind == QUALIFICATION:
+        if not allow_qualification:
+            raise InvalidTokenError("Qualification tokens are only accepted in qualification mode")
+    elif info.kind != ACCESS:
+        raise InvalidTokenError("This is not an access token")
+    if info.expires_at is not None and info.expires_at <= (now or utcnow()):
+        raise InvalidTokenError("The access token has expired")
+    if info.cnf_x5t_s256:
+        if not client_thumbprint or not hmac.compare_digest(info.cnf_x5t_s256, client_thumbprint):
+            raise InvalidTokenError("The access token is bound to another client certificate")
+
+
+@dataclass(frozen=True, slots=True)
+class Recheck:
+    """What :data:`STILL_VALID` compares: the token row as it was when the grant was read."""
+
+    token_id: str
+    patient_id: str
+    gegevensdiensten: str  # as stored: the ids sorted, space-separated
+
+
+def recheck_for(info: TokenInfo) -> Recheck:
+    return Recheck(info.token_id, info.patient_id, " ".join(sorted(info.gegevensdiensten)))
+
+
+def recheck_params(recheck: Recheck, now: datetime) -> dict[str, t.Any]:
+    """The values of :data:`STILL_VALID`'s parameters."""
+    return {"recheck_token_id": recheck.token_id, "recheck_patient_id": recheck.patient_id,
+            "recheck_gegevensdiensten": recheck.gegevensdiensten, "recheck_now": now}
 
 
 def _lookup(connection: Connection, token_hash: str) -> t.Any:
@@ -149,6 +177,20 @@ _TOKENS = Token.__table__.c
 _INTROSPECT = select(_TOKENS.id, _TOKENS.token_hash, _TOKENS.kind, _TOKENS.patient_id, _TOKENS.client_id,
                      _TOKENS.gegevensdiensten, _TOKENS.scope, _TOKENS.cnf_x5t_s256, _TOKENS.expires_at,
                      _TOKENS.revoked_at).where(_TOKENS.token_hash == bindparam("token_hash"))
+
+
+#: A condition that holds while a token read earlier is still valid as read: not revoked (RFC 7009 §2, consent
+#: withdrawn), not expired, still for the same patient and gegevensdiensten. The application puts it in the
+#: statement that writes a read's audit record (``dvza.audit``), so that the check and the record are one
+#: statement at the moment the answer leaves: revocation takes effect on the next request on every worker,
+#: with no per-process state to clear (issue 12).
+STILL_VALID = exists().where(
+    _TOKENS.id == bindparam("recheck_token_id"),
+    _TOKENS.revoked_at.is_(None),
+    _TOKENS.patient_id == bindparam("recheck_patient_id"),
+    _TOKENS.gegevensdiensten == bindparam("recheck_gegevensdiensten"),
+    or_(_TOKENS.expires_at.is_(None), _TOKENS.expires_at > bindparam("recheck_now", type_=_TOKENS.expires_at.type)),
+)
 
 
 def store_token(
