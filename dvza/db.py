@@ -52,6 +52,10 @@ class Database:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             if url in ("sqlite://", "sqlite:///:memory:"):
                 kwargs["poolclass"] = StaticPool
+        if not url.startswith("sqlite"):
+            # last in, first out: the connection used last is used next (warm on the server, never idle), the
+            # rest of the pool stays idle and is pinged (or closed by the server) only when it is needed again
+            kwargs["pool_use_lifo"] = True
         self.engine: Engine = create_engine(url, **kwargs)
         if not self.is_sqlite:
             self.ping_after_idle = ping_after_idle
