@@ -4,7 +4,7 @@
 ``oauth`` answers with its own ``TokenInfo``. This adapter joins them so that neither package
 imports the other: ``oauth`` knows no FHIR, ``fhir_api`` knows no OAuth storage.
 
-Reads (GET, HEAD) take a token's row from a small per-process cache after its first use, and do not
+Reads (GET, HEAD, POST ``_search``) take a token's row from a small per-process cache after its first use, and do not
 look it up again (issue 12: one round trip less on every read). What could have changed since — the
 token revoked (RFC 7009, consent withdrawn on any worker or instance), expired, re-bound — is confirmed
 in the very statement that writes the read's audit record (``oauth.tokens.STILL_VALID`` in
@@ -44,8 +44,13 @@ REALM = "medmij-dvza"
 GRANT_ENVIRON_KEY = "dvza.access_grant"
 
 
-#: methods whose grant may come from the cache: their audit record confirms it before the answer leaves
-CACHED_METHODS = frozenset({"GET", "HEAD"})
+#: methods of reads: their grant may come from the cache, and their audit record confirms it before the answer
+#: leaves (and ``POST [type]/_search``, a read too)
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def is_read(request: Request) -> bool:
+    return request.method in READ_METHODS or (request.method == "POST" and request.path.endswith("/_search"))
 
 
 def challenge(error: str | None = None, description: str | None = None) -> str:
@@ -122,7 +127,7 @@ class TokenAccessResolver:
             token_ref=info.token_ref,
             scope=info.scope,
             qualification=info.kind == QUALIFICATION,
-            recheck=recheck_for(info) if request.method in CACHED_METHODS else None,
+            recheck=recheck_for(info) if is_read(request) else None,
         )
         request.environ[GRANT_ENVIRON_KEY] = grant
         return grant
@@ -137,7 +142,7 @@ class TokenAccessResolver:
 
     def _info(self, token: str, request: Request) -> TokenInfo:
         thumbprint = self.client_thumbprint(request)
-        if request.method not in CACHED_METHODS:
+        if not is_read(request):
             return introspect(self.database.connection(), token, client_thumbprint=thumbprint,
                               allow_qualification=self.qualification_mode)
         digest = hash_secret(token)

@@ -12,9 +12,10 @@ create and change them (:mod:`dvza.migrate`).
 A pooled PostgreSQL connection is pinged before use only when it has been idle for ``DB_PING_AFTER_IDLE``
 seconds (a firewall or a server restart may have dropped it meanwhile); under load connections are
 reused within milliseconds and the ping — a whole round trip, one of four on a FHIR read — is skipped.
-A connection that breaks while in use fails that one statement, and SQLAlchemy then discards the
-pool's other connections (SQLAlchemy "Dealing with Disconnects": pessimistic pinging vs. optimistic
-invalidation; this is pessimistic for idle connections only).
+A connection that breaks while in use fails that one request; at the end of that request the pool's other
+connections are discarded too (SQLAlchemy "Dealing with Disconnects": pessimistic pinging vs. optimistic
+invalidation; this is pessimistic for idle connections only), so a server restart costs one failed request
+per worker, not one per pooled connection.
 
 SQLite's durability is ``SQLITE_SYNCHRONOUS``: NORMAL by default (with WAL a commit survives the process
 crashing; a power cut may lose the last commits, https://www.sqlite.org/wal.html#performance_considerations),
@@ -135,6 +136,14 @@ class Database:
 _CHECKED_IN = "dvza.checked_in_at"
 
 
+def _broken(connection: Connection) -> bool:
+    """Whether the driver found the connection to the server lost (psycopg's ``broken``; never for SQLite)."""
+    try:
+        return bool(getattr(connection.connection.driver_connection, "broken", False))
+    except Exception:  # noqa: BLE001 - an already invalidated connection has no driver connection
+        return False
+
+
 def _note_checkin(_dbapi_connection: t.Any, record: t.Any) -> None:
     record.info[_CHECKED_IN] = time.monotonic()
 
@@ -146,6 +155,9 @@ def init_app(app: Flask, database: Database) -> None:
     def _close_session(_exc: BaseException | None) -> None:
         connection = g.pop("db_connection", None)
         if connection is not None:
+            if _broken(connection):  # the read path runs on the driver's cursor, out of SQLAlchemy's sight
+                connection.invalidate()
+                database.engine.dispose()  # the others are likely gone too (a server restart): connect anew
             connection.close()  # rolls back what is not committed
         session = g.pop("db_session", None)
         if session is not None:

@@ -132,16 +132,20 @@ class Recheck:
     token_id: str
     patient_id: str
     gegevensdiensten: str  # as stored: the ids sorted, space-separated
+    kind: str
+    cnf_x5t_s256: str | None
 
 
 def recheck_for(info: TokenInfo) -> Recheck:
-    return Recheck(info.token_id, info.patient_id, " ".join(sorted(info.gegevensdiensten)))
+    return Recheck(info.token_id, info.patient_id, " ".join(sorted(info.gegevensdiensten)), info.kind,
+                   info.cnf_x5t_s256)
 
 
 def recheck_params(recheck: Recheck, now: datetime) -> dict[str, t.Any]:
     """The values of :data:`STILL_VALID`'s parameters."""
     return {"recheck_token_id": recheck.token_id, "recheck_patient_id": recheck.patient_id,
-            "recheck_gegevensdiensten": recheck.gegevensdiensten, "recheck_now": now}
+            "recheck_gegevensdiensten": recheck.gegevensdiensten, "recheck_kind": recheck.kind,
+            "recheck_cnf": recheck.cnf_x5t_s256, "recheck_now": now}
 
 
 def _lookup(connection: Connection, token_hash: str) -> t.Any:
@@ -180,15 +184,18 @@ _INTROSPECT = select(_TOKENS.id, _TOKENS.token_hash, _TOKENS.kind, _TOKENS.patie
 
 
 #: A condition that holds while a token read earlier is still valid as read: not revoked (RFC 7009 §2, consent
-#: withdrawn), not expired, still for the same patient and gegevensdiensten. The application puts it in the
-#: statement that writes a read's audit record (``dvza.audit``), so that the check and the record are one
-#: statement at the moment the answer leaves: revocation takes effect on the next request on every worker,
-#: with no per-process state to clear (issue 12).
+#: withdrawn), not expired, still for the same patient and gegevensdiensten (kind and certificate binding never
+#: change today; compared all the same, so a future change to them cannot slip past). The application puts it
+#: in the statement that writes a read's audit record (``dvza.audit``), so that the check and the record are one
+#: statement at the moment the answer leaves: revocation takes effect on the next request on every worker, with
+#: no per-process state to clear (issue 12).
 STILL_VALID = exists().where(
     _TOKENS.id == bindparam("recheck_token_id"),
     _TOKENS.revoked_at.is_(None),
     _TOKENS.patient_id == bindparam("recheck_patient_id"),
     _TOKENS.gegevensdiensten == bindparam("recheck_gegevensdiensten"),
+    _TOKENS.kind == bindparam("recheck_kind"),
+    _TOKENS.cnf_x5t_s256.is_not_distinct_from(bindparam("recheck_cnf", type_=_TOKENS.cnf_x5t_s256.type)),
     or_(_TOKENS.expires_at.is_(None), _TOKENS.expires_at > bindparam("recheck_now", type_=_TOKENS.expires_at.type)),
 )
 

@@ -121,11 +121,25 @@ def test_writes_always_look_the_token_up(browser: Browser, monkeypatch: pytest.M
     token = browser.token(browser.code_for(scope="umcdemo~48")).get_json()["access_token"]
     assert browser.fhir("Condition", token).status_code == 200
     lookups = _lookups(monkeypatch)
-    response = browser.client.post("/fhir/Condition/_search", data={"_id": "x"},
+    response = browser.client.post("/fhir/", data=b'{"resourceType": "Bundle", "type": "transaction"}',
+                                   headers={"Authorization": f"Bearer {token}",
+                                            "Content-Type": "application/fhir+json"},
+                                   environ_overrides={"SSL_CLIENT_CERT": CERTS[PGO]})
+    assert response.status_code != 401
+    assert lookups == [token]
+
+
+def test_a_post_search_is_a_read_confirmed_by_its_audit_record(browser: Browser) -> None:
+    token = browser.token(browser.code_for(scope="umcdemo~48")).get_json()["access_token"]
+
+    def post_search() -> t.Any:
+        return browser.client.post("/fhir/Condition/_search", data={"_count": "5"},
                                    headers={"Authorization": f"Bearer {token}"},
                                    environ_overrides={"SSL_CLIENT_CERT": CERTS[PGO]})
-    assert response.status_code == 200
-    assert lookups == [token]
+
+    assert post_search().status_code == 200
+    _set_token(browser.app, token, revoked_at=utcnow())
+    _refused(post_search(), "revoked")
 
 
 def test_a_token_rebound_to_another_patient_serves_neither_from_the_cache(cert_app: t.Any) -> None:
