@@ -88,3 +88,49 @@ def test_ping_after_idle_zero_pings_every_checkout(postgres: tuple[str, str], mo
     finally:
         database.dispose()
 
+
+
+def test_a_broken_connection_on_the_read_path_replaces_the_pool(postgres: tuple[str, str]) -> None:
+    """The read path runs on the driver's cursor, where SQLAlchemy does not see a lost connection: the request's
+    teardown does (dvza.db), so after a server restart one request fails, not one per pooled connection."""
+    from flask import Flask
+
+    from dvza import db
+
+    server, url = postgres
+    database = Database(url, metadatas=[], ping_after_idle=3600)
+    admin = Database(server, metadatas=[])
+    app = Flask(__name__)
+    db.init_app(app, database)
+
+    def raw_query() -> int:
+        with app.app_context():
+            cursor = database.connection().connection.driver_connection.cursor()
+            cursor.execute("SELECT pg_backend_pid()")
+            return int(cursor.fetchone()[0])
+
+    try:
+        held = [database.engine.connect() for _ in range(3)]
+        pids = [int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()) for c in held]
+        for connection in held:
+            connection.close()
+        with admin.engine.connect() as connection:
+            for pid in pids:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            connection.commit()
+        with pytest.raises(Exception):  # noqa: B017 - psycopg's OperationalError: the one failed request
+            raw_query()
+        at_once = [database.engine.connect() for _ in range(3)]  # e.g. a busy moment after the restart
+        try:
+            answered = []
+            for connection in at_once:
+                cursor = connection.connection.driver_connection.cursor()
+                cursor.execute("SELECT pg_backend_pid()")
+                answered.append(int(cursor.fetchone()[0]))
+        finally:
+            for connection in at_once:
+                connection.close()
+        assert not set(answered) & set(pids)
+    finally:
+        database.dispose()
+        admin.dispose()
