@@ -98,7 +98,8 @@ def test_kill_in_the_middle_of_submissions(databases: t.Any, tmp_path_factory: t
             index += 1
             try:
                 status, payload = server.request("POST", "/fhir/", body, headers | {"MedMij-Request-ID": request_id})
-            except OSError:  # the server is gone: this request is unanswered, the PGO backs off
+            except (OSError, http.client.HTTPException):  # the server is gone (before or while answering): this
+                # request is unanswered, the PGO backs off
                 with lock:
                     unanswered.append(request_id)
                 return
