@@ -142,15 +142,13 @@ class TokenAccessResolver:
 
     def _info(self, token: str, request: Request) -> TokenInfo:
         thumbprint = self.client_thumbprint(request)
-        if not is_read(request):
-            return introspect(self.database.connection(), token, client_thumbprint=thumbprint,
-                              allow_qualification=self.qualification_mode)
-        digest = hash_secret(token)
-        info = self.grants.get(digest)
+        digest = hash_secret(token) if is_read(request) else None
+        info = self.grants.get(digest) if digest is not None else None
         if info is None:
             info = introspect(self.database.connection(), token, client_thumbprint=thumbprint,
                               allow_qualification=self.qualification_mode)
-            self.grants.put(digest, info)
+            if digest is not None:
+                self.grants.put(digest, info)
             return info
         try:
             check_presented(info, client_thumbprint=thumbprint, allow_qualification=self.qualification_mode)

@@ -77,8 +77,7 @@ class AuditLog:
             key, statement = "audit-insert-if-valid", _INSERT_IF_VALID
             params = {**values, **recheck_params(event.recheck, values["occurred_at"])}
         if session is not None:  # in the caller's transaction; the log line once it commits
-            written = STATEMENTS.get(session.connection(), key, lambda: statement).execute(
-                session.connection(), params).rowcount
+            written = self._insert(session.connection(), params, key, statement)
         else:
             connection = self.database.connection()  # autocommit: the INSERT is durable when it returns
             written = STATEMENTS.get(connection, key, lambda: statement).run(
@@ -86,16 +85,15 @@ class AuditLog:
         if written != 1:
             description = "The access token was revoked or has expired"
             raise GrantLapsed(description, headers={"WWW-Authenticate": challenge("invalid_token", description)})
-        payload = _payload(values)
-        if session is not None:
-            sa_event.listen(session, "after_commit", lambda _session: _log(payload), once=True)
-        else:
-            _log(payload)
+        _log_when_committed(_payload(values), session)
 
     @staticmethod
-    def _insert(connection: Connection, values: dict[str, t.Any]) -> None:
-        """The record's INSERT through SQLAlchemy, in the caller's transaction."""
-        STATEMENTS.get(connection, "audit-insert", lambda: _INSERT).execute(connection, values)
+    def _insert(connection: Connection, params: dict[str, t.Any], key: str = "audit-insert",
+                statement: t.Any = None) -> int:
+        """The record's INSERT (``_INSERT`` unless another ``statement`` is given under its ``key``) through
+        SQLAlchemy, in the caller's transaction; how many rows it wrote."""
+        compiled = STATEMENTS.get(connection, key, lambda: _INSERT if statement is None else statement)
+        return int(compiled.execute(connection, params).rowcount)
 
     def _values(self, *, event_type: str, outcome: str, actor: str, **fields: t.Any) -> dict[str, t.Any]:
         actor = redact(actor, self._reference)
@@ -118,14 +116,12 @@ class AuditLog:
         audit write fail); the request itself refuses such values with its protocol's error.
         """
         values = self._values(event_type=event_type, outcome=outcome, actor=actor, **fields)
-        payload = _payload(values)
         if session is None:
             with self.database.engine.begin() as connection:
                 self._insert(connection, values)
-            _log(payload)
-            return
-        self._insert(session.connection(), values)
-        sa_event.listen(session, "after_commit", lambda _session: _log(payload), once=True)
+        else:
+            self._insert(session.connection(), values)
+        _log_when_committed(_payload(values), session)
 
 
 _EMPTY = {column.name: None for column in AuditRecord.__table__.columns if column.name != "id"}
@@ -155,6 +151,14 @@ def _clipped(values: dict[str, t.Any]) -> dict[str, t.Any]:
 #: the length of each text column of the audit table (values are cut to fit)
 _LENGTHS = {column.name: column.type.length for column in AuditRecord.__table__.columns
             if getattr(column.type, "length", None)}
+
+
+def _log_when_committed(payload: dict[str, t.Any], session: Session | None) -> None:
+    """The log line now (the record is committed), or once ``session`` commits the record with its data."""
+    if session is None:
+        _log(payload)
+    else:
+        sa_event.listen(session, "after_commit", lambda _session: _log(payload), once=True)
 
 
 def _log(payload: dict[str, t.Any]) -> None:
