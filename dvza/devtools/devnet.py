@@ -30,9 +30,8 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
-import requests
-
 from ..pgo import localnames
+from .processes import wait_until_answers
 
 #: GNL names of the gegevensdiensten this DVZA offers (medmij-protocol.md §9 catalogue).
 DEMO_GEGEVENSDIENSTEN = {
@@ -233,18 +232,8 @@ class DevNetwork:
                   (f"{self.pgo_url}/healthz", None)]
         deadline = time.monotonic() + timeout
         for url, cert in checks:
-            while True:
-                for process in self.processes:
-                    if process.poll() is not None:
-                        raise RuntimeError(f"a process of the development network stopped ({process.args[-1]})")
-                try:
-                    if requests.get(url, cert=cert, verify=str(self.pki.ca_cert), timeout=2).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{url} did not come up within {timeout:.0f} s")
-                time.sleep(0.2)
+            wait_until_answers(url, self.processes, timeout=max(0.0, deadline - time.monotonic()), cert=cert,
+                               verify=str(self.pki.ca_cert))
 
     def stop(self) -> None:
         if self.digid is not None:

@@ -19,16 +19,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until_answers(url: str, process: subprocess.Popen[t.Any] | None, *, timeout: float = 60.0,
-                       get: t.Callable[..., requests.Response] = requests.get, log: Path | None = None,
-                       **request_options: t.Any) -> None:
-    """Poll ``url`` until it answers 200; raise ``RuntimeError`` (with the end of ``log``) when ``process`` stops
-    first or ``timeout`` seconds pass. ``get`` is e.g. a ``requests.Session``'s (client certificates);
-    ``request_options`` go to each request (``verify``, ``cert``)."""
+def wait_until_answers(url: str, process: subprocess.Popen[t.Any] | t.Sequence[subprocess.Popen[t.Any]] | None, *,
+                       timeout: float = 60.0, get: t.Callable[..., requests.Response] = requests.get,
+                       log: Path | None = None, **request_options: t.Any) -> None:
+    """Poll ``url`` until it answers 200; raise ``RuntimeError`` (with the end of ``log``) when ``process`` (or any
+    of several, e.g. a whole development network) stops first or ``timeout`` seconds pass. ``get`` is e.g. a
+    ``requests.Session``'s (client certificates); ``request_options`` go to each request (``verify``, ``cert``)."""
     deadline = time.monotonic() + timeout
+    processes = [] if process is None else [process] if isinstance(process, subprocess.Popen) else list(process)
     while True:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the process serving {url} stopped (exit {process.returncode}){_tail(log)}")
+        for stopped in (p for p in processes if p.poll() is not None):
+            raise RuntimeError(f"the process serving {url} stopped (exit {stopped.returncode}: "
+                               f"{stopped.args[-1] if isinstance(stopped.args, list) else stopped.args}){_tail(log)}")
         try:
             if get(url, timeout=2, **request_options).status_code == 200:
                 return
