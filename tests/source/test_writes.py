@@ -119,35 +119,8 @@ def test_two_concurrent_writers_of_one_version_never_lose_an_update(source_app: 
     """Both read version 1 and send their change with If-Match: W/"1" at the same moment: the first one's
     version 2 stands, the other gets 412 (the row's version counter, SQLAlchemy version_id_col)."""
     assert epd.put(weight("w-1", pt1, 70)).status_code == 201
-    database, settings = source_app.extensions["dvza.db"], source_app.extensions["dvza.source.settings"]
-    flushed, results = threading.Event(), {}
-
-    def first() -> None:
-        with database.sessionmaker() as session:
-            SourceWriter(session, "epd", settings).upsert(weight("w-1", pt1, 80), if_match='W/"1"')
-            session.flush()
-            flushed.set()
-            threading.Event().wait(0.5)  # the second writer is blocked on the row meanwhile
-            session.commit()
-            results["first"] = 200
-
-    def second() -> None:
-        flushed.wait(10)
-        with database.sessionmaker() as session:
-            try:
-                SourceWriter(session, "epd", settings).upsert(weight("w-1", pt1, 90), if_match='W/"1"')
-                session.commit()
-                results["second"] = 200
-            except Exception as exc:  # noqa: BLE001 - the outcome is the assertion
-                session.rollback()
-                results["second"] = getattr(exc, "status_code", repr(exc))
-
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert results == {"first": 200, "second": 412}
+    results = _race(source_app, ("epd", weight("w-1", pt1, 80), 'W/"1"'), ("epd", weight("w-1", pt1, 90), 'W/"1"'))
+    assert results == (200, 412)
     [row] = rows(source_app, ResourceRow.logical_id == "w-1")
     assert row.version_id == 2 and '"value":80' in row.json_text
 
@@ -155,35 +128,8 @@ def test_two_concurrent_writers_of_one_version_never_lose_an_update(source_app: 
 def test_two_sources_creating_one_resource_at_once_give_one_resource_and_a_conflict(
         source_app: t.Any, pt1: str) -> None:
     """epd and lab both create Observation/w-1 at the same moment: the first keeps it, the other gets 409."""
-    database, settings = source_app.extensions["dvza.db"], source_app.extensions["dvza.source.settings"]
-    flushed, results = threading.Event(), {}
-
-    def first() -> None:
-        with database.sessionmaker() as session:
-            SourceWriter(session, "epd", settings).upsert(weight("w-1", pt1, 80))
-            session.flush()
-            flushed.set()
-            threading.Event().wait(0.5)
-            session.commit()
-            results["epd"] = 201
-
-    def second() -> None:
-        flushed.wait(10)
-        with database.sessionmaker() as session:
-            try:
-                SourceWriter(session, "lab", settings).upsert(weight("w-1", pt1, 90))
-                session.commit()
-                results["lab"] = 201
-            except Exception as exc:  # noqa: BLE001 - the outcome is the assertion
-                session.rollback()
-                results["lab"] = getattr(exc, "status_code", repr(exc))
-
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert results == {"epd": 201, "lab": 409}
+    results = _race(source_app, ("epd", weight("w-1", pt1, 80), None), ("lab", weight("w-1", pt1, 90), None))
+    assert results == (201, 409)
     [row] = rows(source_app, ResourceRow.logical_id == "w-1")
     assert row.version_id == 1 and '"value":80' in row.json_text
 
@@ -354,3 +300,38 @@ def test_an_oversized_chunked_document_is_refused_after_the_limit(source_app: t.
     assert response.status_code == 413
     assert body.served <= limit + 1024 * 1024
     assert rows(source_app) == []
+
+
+def _race(app: t.Any, first: tuple[str, dict[str, t.Any], str | None],
+          second: tuple[str, dict[str, t.Any], str | None]) -> tuple[t.Any, t.Any]:
+    """Two sources' upserts (source, resource, If-Match) at the same moment: the first flushes and holds its
+    transaction open for half a second while the second writes the same row. Each one's outcome: the status
+    the source API would answer, or the error's status (or repr)."""
+    database, settings = app.extensions["dvza.db"], app.extensions["dvza.source.settings"]
+    flushed = threading.Event()
+    outcomes: list[t.Any] = [None, None]
+
+    def write(index: int, source: str, resource: dict[str, t.Any], if_match: str | None) -> None:
+        if index == 1:
+            flushed.wait(10)
+        with database.sessionmaker() as session:
+            try:
+                change = SourceWriter(session, source, settings).upsert(resource, if_match=if_match)
+                if index == 0:
+                    session.flush()
+                    flushed.set()
+                    threading.Event().wait(0.5)  # the second writer is blocked on the row meanwhile
+                session.commit()
+                outcomes[index] = 201 if change.action == "created" else 200
+            except Exception as exc:  # noqa: BLE001 - the outcome is the assertion
+                session.rollback()
+                outcomes[index] = getattr(exc, "status_code", repr(exc))
+            finally:
+                flushed.set()
+
+    threads = [threading.Thread(target=write, args=(i, *args)) for i, args in enumerate((first, second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return outcomes[0], outcomes[1]
