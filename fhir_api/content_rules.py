@@ -41,13 +41,12 @@ def mask_bsn(resource: dict[str, t.Any]) -> list[str]:
     The caller keeps the BSN only as a keyed hash (``IdentityLink``) to find the patient at login.
     """
     found: list[str] = []
-    for fhir_type, node, _ in list(iter_typed(resource)):
-        if fhir_type == "Identifier" and isinstance(node, dict) and node.get("system") == BSN_SYSTEM:
-            value = node.pop("value", None)
-            if value:
-                found.append(str(value))
-            if value or not _has_extension(node.get("_value")):
-                node["_value"] = {"extension": [dict(MASKED["extension"][0])]}
+    for node, _ in list(_bsn_identifiers(resource)):
+        value = node.pop("value", None)
+        if value:
+            found.append(str(value))
+        if value or not _has_extension(node.get("_value")):
+            node["_value"] = {"extension": [dict(MASKED["extension"][0])]}
     return found
 
 
@@ -57,9 +56,14 @@ def clear_bsn_paths(resource: dict[str, t.Any]) -> list[str]:
     The PGO-facing API refuses such requests outright (MedMij core.rscint.203: the patient follows from the
     token, never from data in the request); a BSN reaches the DVZA only from the hospital's own systems.
     """
-    return [path for fhir_type, node, path in iter_typed(resource)
-            if fhir_type == "Identifier" and isinstance(node, dict) and node.get("system") == BSN_SYSTEM
-            and node.get("value")]
+    return [path for node, path in _bsn_identifiers(resource) if node.get("value")]
+
+
+def _bsn_identifiers(resource: dict[str, t.Any]) -> t.Iterator[tuple[dict[str, t.Any], str]]:
+    """Every Identifier of the BSN system in ``resource``, with its path."""
+    for fhir_type, node, path in iter_typed(resource):
+        if fhir_type == "Identifier" and isinstance(node, dict) and node.get("system") == BSN_SYSTEM:
+            yield node, path
 
 
 def fill_reference_displays(
