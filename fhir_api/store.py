@@ -19,7 +19,6 @@ from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import compartment
@@ -250,12 +249,11 @@ class ResourceStore:
 
     def claimed_by_other_patients(self, row: StoredRow, patient_id: str) -> bool:
         """Does a resource of a patient other than ``patient_id`` refer to this (shared) row?"""
-        source = aliased(ResourceRow)
-        return self.session.scalar(
-            select(ReferenceIndex.id).join(source, source.pk == ReferenceIndex.resource_pk).where(
+        return self.session.scalar(  # an index row carries its resource's patient (fhir_api.models)
+            select(ReferenceIndex.id).where(
                 ReferenceIndex.target_type == row.resource_type, ReferenceIndex.target_id == row.logical_id,
-                ReferenceIndex.param == search_index.ALL_REFERENCES, source.patient_id.is_not(None),
-                source.patient_id != patient_id).limit(1)
+                ReferenceIndex.param == search_index.ALL_REFERENCES, ReferenceIndex.patient_id.is_not(None),
+                ReferenceIndex.patient_id != patient_id).limit(1)
         ) is not None
 
     def same_content(self, row: StoredRow, resource: dict[str, t.Any]) -> bool:
@@ -264,13 +262,7 @@ class ResourceStore:
             prepared, _ = self.prepare(dict(resource))
         except InvalidResource:
             return False
-        stored = fhirjson.loads(row.json_text)
-        for candidate in (prepared, stored):
-            meta = dict(candidate.get("meta") or {})
-            meta.pop("versionId", None)
-            meta.pop("lastUpdated", None)
-            candidate["meta"] = meta
-        return fhirjson.dumps(fhirjson.canonical_order(prepared)) == fhirjson.dumps(fhirjson.canonical_order(stored))
+        return self.unchanged(row, prepared)
 
     def create(self, resource: dict[str, t.Any], **kwargs: t.Any) -> Written:
         """FHIR create: the server assigns the id (a UUID)."""

@@ -156,7 +156,7 @@ class PatientView:
         filters = shape[1]
         if filters[0] == "all":
             return base
-        alternatives = [and_(true(), *[condition_sql(c, row, b) for c in filter_set]) for filter_set in filters[1]]
+        alternatives = _filter_set_clauses(filters[1], row, b)
         return and_(base, or_(*alternatives)) if alternatives else false()
 
     def compartment_visible(self, row: t.Any, resource_type: str | None = None) -> ColumnElement[bool]:
@@ -191,7 +191,7 @@ class PatientView:
             alternatives.append(row.resource_type.in_([b() for _ in range(unfiltered)]))
         for filter_shape in filtered:
             type_clause = row.resource_type == b()
-            sets = [and_(true(), *[condition_sql(c, row, b) for c in filter_set]) for filter_set in filter_shape[1]]
+            sets = _filter_set_clauses(filter_shape[1], row, b)
             alternatives.append(and_(type_clause, or_(*sets)) if sets else false())
         if not alternatives:
             return false()
@@ -398,9 +398,10 @@ class PatientView:
             return self._lastn_grouped(vshape, vvalues, cond_shapes, cond_values, maximum, column)
         rows: list[t.Any] = []
         seen: set[int] = set()
+        keys = [self._code_key(v) for v in requested]
         for index, value in enumerate(requested):
             system, sep, code = value.rpartition("|") if "|" in value else ("", "", value)
-            earlier = [self._code_key(v) for v in requested[:index]]
+            earlier = keys[:index]
             value_shape = (bool(sep), tuple(bool(s) for s, _ in earlier))
             values = [self.patient_id, code, *([system] if sep else []), *vvalues, *cond_values,
                       *[x for s, c in earlier for x in ([s, c] if s else [c])]]
@@ -599,3 +600,8 @@ def _shared_hop(edge: t.Any, shared: t.Any) -> tuple[ColumnElement[bool], ...]:
     directly from the patient's own data, never through a shared resource."""
     return (edge.param == ALL, edge.patient_id.is_(None), shared.patient_id.is_(None), shared.hidden_by.is_(None),
             shared.resource_type != "Binary")
+
+
+def _filter_set_clauses(filter_sets: t.Iterable[t.Any], row: t.Any, b: Binds) -> list[ColumnElement[bool]]:
+    """One AND clause per filter set (the sets are OR-ed by the caller: fhir_api.access.Scope.filters)."""
+    return [and_(true(), *[condition_sql(c, row, b) for c in filter_set]) for filter_set in filter_sets]
