@@ -32,7 +32,6 @@ def create_app(config: t.Mapping[str, t.Any] | None = None, *, check_schema: boo
     from . import migrate
     from . import pages
     from . import qualification
-    from . import schema
     from . import security
     from . import sessions
     from .access import TokenAccessResolver
@@ -51,7 +50,7 @@ def create_app(config: t.Mapping[str, t.Any] | None = None, *, check_schema: boo
     dvza_logging.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"], app.config["AUDIT_LOG_FILE"])
     search_values.set_default_zone(app.config["TIMEZONE"])
 
-    database = db.Database(app.config["DATABASE_URL"], metadatas=schema.metadatas(), echo=app.config["DATABASE_ECHO"],
+    database = db.Database(app.config["DATABASE_URL"], echo=app.config["DATABASE_ECHO"],
                            sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"],
                            ping_after_idle=app.config["DB_PING_AFTER_IDLE"])
     db.init_app(app, database)

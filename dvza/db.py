@@ -43,30 +43,29 @@ from sqlalchemy.pool import StaticPool
 
 
 class Database:
-    def __init__(self, url: str, *, metadatas: t.Sequence[t.Any], echo: bool = False,
-                 sqlite_synchronous: str = "NORMAL", ping_after_idle: float = 10.0):
+    def __init__(self, url: str, *, echo: bool = False, sqlite_synchronous: str = "NORMAL",
+                 ping_after_idle: float = 10.0):
         self.url = url
-        #: the MetaData of every package's tables (:func:`dvza.schema.metadatas`)
-        self.metadatas = list(metadatas)
         kwargs: dict[str, t.Any] = {"echo": echo}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-            if url in ("sqlite://", "sqlite:///:memory:"):
-                kwargs["poolclass"] = StaticPool
-        if not url.startswith("sqlite"):
-            # last in, first out: the connection used last is used next (warm on the server, never idle), the
-            # rest of the pool stays idle and is pinged (or closed by the server) only when it is needed again
-            kwargs["pool_use_lifo"] = True
-        self.engine: Engine = create_engine(url, **kwargs)
-        if not self.is_sqlite:
-            self.ping_after_idle = ping_after_idle
-            event.listen(self.engine, "checkin", _note_checkin)
-            event.listen(self.engine, "checkout", self._ping_if_idle)
-        if self.is_sqlite:
+        sqlite = url.startswith("sqlite")
+        if sqlite:
             if sqlite_synchronous not in ("NORMAL", "FULL"):
                 raise ValueError("sqlite_synchronous must be NORMAL or FULL")
             self.sqlite_synchronous = sqlite_synchronous
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            if url in ("sqlite://", "sqlite:///:memory:"):
+                kwargs["poolclass"] = StaticPool
+        else:
+            # last in, first out: the connection used last is used next (warm on the server, never idle), the
+            # rest of the pool stays idle and is pinged (or closed by the server) only when it is needed again
+            kwargs["pool_use_lifo"] = True
+            self.ping_after_idle = ping_after_idle
+        self.engine: Engine = create_engine(url, **kwargs)
+        if sqlite:
             event.listen(self.engine, "connect", self._sqlite_pragmas)
+        else:
+            event.listen(self.engine, "checkin", _note_checkin)
+            event.listen(self.engine, "checkout", self._ping_if_idle)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         # gunicorn --preload forks after the app (and its pool) exists: a child must not reuse the
         # parent's connections (SQLAlchemy "Using Connection Pools with Multiprocessing").

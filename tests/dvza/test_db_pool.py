@@ -44,7 +44,7 @@ def _count_pings(database: Database, monkeypatch: pytest.MonkeyPatch) -> list[in
 
 
 def test_a_connection_in_steady_use_is_not_pinged(postgres: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    database = Database(postgres[1], metadatas=[], ping_after_idle=60)
+    database = Database(postgres[1], ping_after_idle=60)
     try:
         pings = _count_pings(database, monkeypatch)
         first = _backend(database)
@@ -59,8 +59,8 @@ def test_a_connection_in_steady_use_is_not_pinged(postgres: tuple[str, str], mon
 def test_an_idle_connection_the_server_dropped_is_replaced(postgres: tuple[str, str],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     server, url = postgres
-    database = Database(url, metadatas=[], ping_after_idle=5)
-    admin = Database(server, metadatas=[])
+    database = Database(url, ping_after_idle=5)
+    admin = Database(server)
     try:
         first = _backend(database)
         with admin.engine.connect() as connection:
@@ -79,7 +79,7 @@ def test_an_idle_connection_the_server_dropped_is_replaced(postgres: tuple[str, 
 
 
 def test_ping_after_idle_zero_pings_every_checkout(postgres: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    database = Database(postgres[1], metadatas=[], ping_after_idle=0)
+    database = Database(postgres[1], ping_after_idle=0)
     try:
         pings = _count_pings(database, monkeypatch)
         for _ in range(3):
@@ -98,8 +98,8 @@ def test_a_broken_connection_on_the_read_path_replaces_the_pool(postgres: tuple[
     from dvza import db
 
     server, url = postgres
-    database = Database(url, metadatas=[], ping_after_idle=3600)
-    admin = Database(server, metadatas=[])
+    database = Database(url, ping_after_idle=3600)
+    admin = Database(server)
     app = Flask(__name__)
     db.init_app(app, database)
 
