@@ -33,7 +33,6 @@ from oauth.tokens import TokenInfo
 from oauth.tokens import check_presented
 from oauth.tokens import hash_secret
 from oauth.tokens import introspect
-from oauth.tokens import recheck_for
 
 if t.TYPE_CHECKING:
     from .db import Database
@@ -127,7 +126,7 @@ class TokenAccessResolver:
             token_ref=info.token_ref,
             scope=info.scope,
             qualification=info.kind == QUALIFICATION,
-            recheck=recheck_for(info) if is_read(request) else None,
+            recheck=info if is_read(request) else None,  # oauth.tokens.recheck_params: dvza.audit
         )
         request.environ[GRANT_ENVIRON_KEY] = grant
         return grant

@@ -125,27 +125,11 @@ def check_presented(info: TokenInfo, *, client_thumbprint: str | None, allow_qua
             raise InvalidTokenError("The access token is bound to another client certificate")
 
 
-@dataclass(frozen=True, slots=True)
-class Recheck:
-    """What :data:`STILL_VALID` compares: the token row as it was when the grant was read."""
-
-    token_id: str
-    patient_id: str
-    gegevensdiensten: str  # as stored: the ids sorted, space-separated
-    kind: str
-    cnf_x5t_s256: str | None
-
-
-def recheck_for(info: TokenInfo) -> Recheck:
-    return Recheck(info.token_id, info.patient_id, " ".join(sorted(info.gegevensdiensten)), info.kind,
-                   info.cnf_x5t_s256)
-
-
-def recheck_params(recheck: Recheck, now: datetime) -> dict[str, t.Any]:
-    """The values of :data:`STILL_VALID`'s parameters."""
-    return {"recheck_token_id": recheck.token_id, "recheck_patient_id": recheck.patient_id,
-            "recheck_gegevensdiensten": recheck.gegevensdiensten, "recheck_kind": recheck.kind,
-            "recheck_cnf": recheck.cnf_x5t_s256, "recheck_now": now}
+def recheck_params(info: TokenInfo, now: datetime) -> dict[str, t.Any]:
+    """The values of :data:`STILL_VALID`'s parameters: the token row as ``info`` read it, at ``now``."""
+    return {"recheck_token_id": info.token_id, "recheck_patient_id": info.patient_id,
+            "recheck_gegevensdiensten": " ".join(sorted(info.gegevensdiensten)),  # as stored
+            "recheck_kind": info.kind, "recheck_cnf": info.cnf_x5t_s256, "recheck_now": now}
 
 
 def _lookup(connection: Connection, token_hash: str) -> t.Any:
@@ -173,14 +157,12 @@ def _as_datetime(value: t.Any) -> datetime | None:
 
 
 _COMPILED: dict[str, t.Any] = {}
-_TokenRow = collections.namedtuple("_TokenRow", ["id", "token_hash", "kind", "patient_id", "client_id",
-                                                 "gegevensdiensten", "scope", "cnf_x5t_s256", "expires_at",
-                                                 "revoked_at"])
+_TOKEN_COLUMNS = ("id", "token_hash", "kind", "patient_id", "client_id", "gegevensdiensten", "scope", "cnf_x5t_s256",
+                  "expires_at", "revoked_at")
+_TokenRow = collections.namedtuple("_TokenRow", _TOKEN_COLUMNS)
 _TOKENS = Token.__table__.c
 #: one prepared statement (Core, no ORM unit of work: issue 12) for every resource request
-_INTROSPECT = select(_TOKENS.id, _TOKENS.token_hash, _TOKENS.kind, _TOKENS.patient_id, _TOKENS.client_id,
-                     _TOKENS.gegevensdiensten, _TOKENS.scope, _TOKENS.cnf_x5t_s256, _TOKENS.expires_at,
-                     _TOKENS.revoked_at).where(_TOKENS.token_hash == bindparam("token_hash"))
+_INTROSPECT = select(*(_TOKENS[name] for name in _TOKEN_COLUMNS)).where(_TOKENS.token_hash == bindparam("token_hash"))
 
 
 #: A condition that holds while a token read earlier is still valid as read: not revoked (RFC 7009 §2, consent
