@@ -26,6 +26,7 @@ from .models import Token
 from .tokens import aware
 from .tokens import hash_secret
 from .tokens import new_secret
+from .tokens import revoke_tokens
 from .tokens import utcnow
 
 
@@ -85,11 +86,7 @@ def consume_code(session: Session, value: str, *, client_id: str, now: datetime 
 
 
 def revoke_tokens_of_code(session: Session, code_id: str, *, now: datetime, reason: str = "code_replay") -> int:
-    result = session.execute(
-        update(Token).where(Token.code_id == code_id, Token.revoked_at.is_(None))
-        .values(revoked_at=now, revoked_reason=reason).execution_options(synchronize_session=False)
-    )
-    return result.rowcount or 0
+    return revoke_tokens(session, Token.code_id == code_id, now=now, reason=reason)
 
 
 def is_expired(code: AuthorizationCode, now: datetime | None = None) -> bool:

@@ -26,6 +26,7 @@ from .models import AuthorizationCode
 from .models import AuthorizationFlow
 from .models import Consent
 from .models import Token
+from .tokens import revoke_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +44,7 @@ class Revoked:
 def revoke_patient(session: Session, patient_id: str, *, reason: str, now: datetime) -> Revoked:
     """End every access to ``patient_id`` (see the module docstring); returns what was ended."""
     reason = reason[:64]
-    tokens = session.execute(
-        update(Token).where(Token.patient_id == patient_id, Token.revoked_at.is_(None))
-        .values(revoked_at=now, revoked_reason=reason).execution_options(synchronize_session=False)).rowcount
+    tokens = revoke_tokens(session, Token.patient_id == patient_id, now=now, reason=reason)
     consents = session.execute(
         update(Consent).where(Consent.patient_id == patient_id, Consent.revoked_at.is_(None))
         .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount

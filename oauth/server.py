@@ -55,7 +55,6 @@ from flask import send_file
 from flask import session as browser
 from flask import url_for
 from sqlalchemy import select
-from sqlalchemy import update
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import codes
@@ -85,6 +84,7 @@ from .tokens import REFRESH
 from .tokens import aware
 from .tokens import hash_secret
 from .tokens import new_secret
+from .tokens import revoke_tokens
 from .tokens import store_token
 from .tokens import token_ref
 from .tokens import utcnow
@@ -787,9 +787,7 @@ def revoke_consent(consent_id: str) -> Response:
         if _line_key(c) == _line_key(consent)]
     for member in line:
         member.revoked_at = now
-        session.execute(update(Token).where(Token.consent_id == member.id, Token.revoked_at.is_(None))
-                        .values(revoked_at=now, revoked_reason="consent_revoked")
-                        .execution_options(synchronize_session=False))
+        revoke_tokens(session, Token.consent_id == member.id, now=now, reason="consent_revoked")
     session.commit()
     for member in line:
         services().audit(event_type="oauth.consent-revoked", outcome="success", actor="person",

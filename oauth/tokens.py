@@ -21,6 +21,7 @@ from sqlalchemy import bindparam
 from sqlalchemy import exists
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -208,6 +209,14 @@ def store_token(
     )
     session.add(row)
     return row
+
+
+def revoke_tokens(session: Session, *where: t.Any, now: datetime, reason: str) -> int:
+    """Revoke the tokens matching ``where`` that are not revoked yet (RFC 7009 §2: invalid from then on, on every
+    worker: ``introspect`` and ``STILL_VALID`` refuse them); how many. The caller commits."""
+    return session.execute(
+        update(Token).where(*where, Token.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason).execution_options(synchronize_session=False)).rowcount or 0
 
 
 def import_qualification_token(session: Session, value: str, *, patient_id: str,
