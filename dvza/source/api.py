@@ -291,7 +291,7 @@ def upsert(rtype: str, rid: str) -> Response:
 
 
 def _is_document_upload() -> bool:
-    mime = (request.content_type or "").split(";")[0].strip().lower()
+    mime = request.mimetype
     return bool(mime) and mime not in (*formats._JSON_TYPES, *formats._XML_TYPES)
 
 
@@ -300,7 +300,7 @@ def _document_upload(rid: str, fmt: str) -> Response:
     blocks, refused (413) as soon as it passes ``MAX_ATTACHMENT_BYTES`` without reading further, checked
     (PDF, PDF/A identification), then stored as the Binary."""
     limit = service().settings.max_document_bytes
-    content_type = (request.content_type or "").split(";")[0].strip().lower()
+    content_type = request.mimetype
     if content_type != "application/pdf":
         raise UnsupportedMediaType(f"A document is sent as application/pdf (PDF/A), not {content_type!r}")
     if request.content_length is not None and request.content_length > limit:
@@ -421,7 +421,7 @@ def replace_patient(pid: str) -> Response:
 def bulk_import() -> Response:
     """NDJSON, streamed from the request body line by line (see :mod:`dvza.source.bulk`)."""
     note("import")
-    mime = (request.content_type or "").split(";")[0].strip().lower()
+    mime = request.mimetype
     if mime not in NDJSON_TYPES:
         raise UnsupportedMediaType(f"$import takes NDJSON ({NDJSON_TYPES[0]}), not {mime or '(none)'!r}")
     name = request.args.get("job", "")

@@ -449,11 +449,11 @@ class SourceWriter:
         self._check_if_match(row, if_match, reference)
         if rtype == "Patient":
             return self.delete_patient(rid)
-        documents = self.session.scalar(
+        documents = None if rtype != "Binary" else self.session.scalar(
             select(ResourceRow.logical_id).join(ReferenceIndex, ReferenceIndex.resource_pk == ResourceRow.pk).where(
                 ReferenceIndex.param == search_index.ALL_REFERENCES, ReferenceIndex.target_type == rtype,
                 ReferenceIndex.target_id == rid, ResourceRow.resource_type.in_(LATE_TYPES)).limit(1))
-        if rtype == "Binary" and documents is not None:
+        if documents is not None:
             raise Conflict(f"{reference} is the document of DocumentReference/{documents}; delete or change that "
                            "first")
         patient_id = row.patient_id
