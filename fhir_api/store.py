@@ -182,11 +182,12 @@ class ResourceStore:
             raise InvalidResource(
                 f"{resource['resourceType']}/{logical_id} belongs to another patient and cannot move"
             )
-        return self._stage_row(existing, resource, patient_id, hidden_by=hidden_by, bsns=bsns)
+        return self.stage_version(existing, resource, patient_id, hidden_by=hidden_by, bsns=bsns)
 
-    def _stage_row(self, existing: t.Any, resource: dict[str, t.Any], patient_id: str | None, *,
-                   hidden_by: str | None = None, bsns: tuple[str, ...] = ()) -> Staged:
-        """``resource`` as the next version of ``existing`` (or as version 1): ``meta``, JSON, XML, index."""
+    def stage_version(self, existing: t.Any, resource: dict[str, t.Any], patient_id: str | None, *,
+                      hidden_by: str | None = None, bsns: tuple[str, ...] = ()) -> Staged:
+        """``resource`` (prepared) as the next version of ``existing`` (or as version 1): ``meta``, JSON, XML,
+        index — for a caller that has read and checked ``existing`` itself (:meth:`stage` does both)."""
         logical_id = resource["id"]
         version = existing.version_id + 1 if existing else 1
         meta = dict(resource.get("meta") or {})
@@ -234,7 +235,7 @@ class ResourceStore:
             raise InvalidResource("move_to_patient: the resource is not this row")
         if compartment.owner(resource, self.local_bases) != patient_id:
             raise InvalidResource(f"{row.resource_type}/{row.logical_id} does not refer to Patient/{patient_id}")
-        return self.write(self._stage_row(row, resource, patient_id, hidden_by=row.hidden_by))
+        return self.write(self.stage_version(row, resource, patient_id, hidden_by=row.hidden_by))
 
     def unchanged(self, row: t.Any, prepared: dict[str, t.Any]) -> bool:
         """Is ``prepared`` (a resource after :meth:`prepare`) what ``row`` holds, ``meta.versionId`` and

@@ -238,7 +238,7 @@ class SourceWriter:
             row, action = existing, "updated"
         else:
             try:
-                written = self.store.put(prepared, prepared=True)
+                written = self.store.write(self.store.stage_version(existing, prepared, patient_id))
             except StaleDataError:
                 raise PreconditionFailed(f"{reference} was changed by another request meanwhile; read it and try "
                                          "again") from None
