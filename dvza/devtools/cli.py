@@ -136,8 +136,6 @@ DEMO_TASKS = ("XXX_Vink-Intake", "XXX_Vink-PHQ9")
 
 def _link_development_bsns() -> None:
     """Link :data:`DEVELOPMENT_BSNS` to their loaded patients, so the development login can log in as them."""
-    from fhir_api.store import ResourceStore
-
     from ..source.writer import TESTDATA
     from ..source.writer import SourceSettings
     from ..source.writer import SourceWriter
@@ -146,7 +144,7 @@ def _link_development_bsns() -> None:
     with get_database(app).sessionmaker() as session:
         writer = SourceWriter(session, TESTDATA, SourceSettings.from_config(app.config))
         for patient_id, bsn in DEVELOPMENT_BSNS.items():
-            if ResourceStore(session).get("Patient", patient_id) is not None:
+            if writer.store.get("Patient", patient_id) is not None:
                 writer.register_bsn(patient_id, bsn)
         session.commit()
 
