@@ -2,8 +2,9 @@
 
 FHIR JSON carries no type names below the resource, so rules such as "every Reference has a
 display" (fhir-content.md §1.2 #12) or "index every reference" need the schema to know that
-``Observation.subject`` is a Reference and ``Extension.valueReference`` is one too. These helpers
-give (type, value, path) for every element, including inside extensions and contained resources.
+``Observation.subject`` is a Reference and ``Extension.valueReference`` is one too. :func:`iter_typed`
+gives (type, value, path) for every complex element, including inside extensions (also those on
+primitives, ``_name``) and contained resources; :func:`resolve` reads values, primitives included, at a path.
 """
 
 from __future__ import annotations
@@ -16,48 +17,55 @@ Node = tuple[str, t.Any, str]  # (FHIR type name, JSON value, FHIRPath-like loca
 
 
 def iter_typed(resource: dict[str, t.Any]) -> t.Iterator[Node]:
-    """Yield every complex and primitive element of ``resource`` with its type, depth first."""
+    """Yield ``resource`` and every complex element and contained resource in it with its type, depth first.
+
+    Primitives are not yielded: every rule that walks a resource looks at complex types (Reference,
+    Attachment, Identifier, Coding, Extension, …) and reads their primitives itself. The nodes are collected
+    in one recursive pass before the first is yielded — on the write path, where several rules walk each
+    resource, a chain of nested generators and a path for every primitive were most of the walk's time
+    (profiled). A caller may change the values it is given; elements it adds are not visited.
+    """
     type_name = resource.get("resourceType")
-    if not isinstance(type_name, str) or not stu3().has_type(type_name):
-        return
-    yield type_name, resource, type_name
-    yield from _iter_children(resource, type_name, type_name)
+    schema = stu3()
+    if not isinstance(type_name, str) or not schema.has_type(type_name):
+        return iter(())
+    nodes: list[Node] = [(type_name, resource, type_name)]
+    _collect(resource, type_name, type_name, nodes, schema.elements, schema.has_type)
+    return iter(nodes)
 
 
-def _iter_children(node: dict[str, t.Any], type_name: str, path: str) -> t.Iterator[Node]:
-    elements = stu3().elements(type_name)
+def _collect(node: dict[str, t.Any], type_name: str, path: str, nodes: list[Node],
+             elements_of: t.Callable[[str], dict[str, t.Any]], has_type: t.Callable[[str], bool]) -> None:
+    elements = elements_of(type_name)
     for key, value in node.items():
-        if key.startswith("_") or key == "resourceType":
-            base = key[1:]
-            if key.startswith("_") and base in elements:
-                for index, ext in _items(value):
-                    if isinstance(ext, dict):
-                        yield from _iter_children(ext, "Element", f"{path}.{base}{index}")
-            continue
         element = elements.get(key)
-        if element is None:
+        if element is None:  # resourceType, an unknown name, or the ``_name`` sibling of a primitive
+            base = key[1:]
+            if key[:1] == "_" and base in elements:
+                for location, ext in _items(value, f"{path}.{base}"):
+                    if isinstance(ext, dict):
+                        _collect(ext, "Element", location, nodes, elements_of, has_type)
             continue
-        for index, item in _items(value):
-            location = f"{path}.{key}{index}"
-            if element.kind == "p":
-                yield element.type, item, location
-            elif element.kind == "r":
-                if isinstance(item, dict):
-                    inner_type = item.get("resourceType")
-                    if isinstance(inner_type, str) and stu3().has_type(inner_type):
-                        yield inner_type, item, location
-                        yield from _iter_children(item, inner_type, location)
-            elif isinstance(item, dict):
-                yield element.type, item, location
-                yield from _iter_children(item, element.type, location)
+        kind = element.kind
+        if kind == "p":
+            continue
+        for location, item in _items(value, f"{path}.{key}"):
+            if not isinstance(item, dict):
+                continue
+            if kind == "r":
+                inner_type = item.get("resourceType")
+                if isinstance(inner_type, str) and has_type(inner_type):
+                    nodes.append((inner_type, item, location))
+                    _collect(item, inner_type, location, nodes, elements_of, has_type)
+            else:
+                nodes.append((element.type, item, location))
+                _collect(item, element.type, location, nodes, elements_of, has_type)
 
 
-def _items(value: t.Any) -> t.Iterator[tuple[str, t.Any]]:
+def _items(value: t.Any, location: str) -> t.Sequence[tuple[str, t.Any]]:
     if isinstance(value, list):
-        for index, item in enumerate(value):
-            yield f"[{index}]", item
-    else:
-        yield "", value
+        return [(f"{location}[{index}]", item) for index, item in enumerate(value)]
+    return ((location, value),)
 
 
 def resolve(resource: dict[str, t.Any], path: str) -> list[tuple[str, t.Any]]:
@@ -83,7 +91,8 @@ def resolve(resource: dict[str, t.Any], path: str) -> list[tuple[str, t.Any]]:
                 if name not in node:
                     continue
                 element = elements[name]
-                for _, item in _items(node[name]):
+                value = node[name]
+                for item in value if isinstance(value, list) else (value,):
                     if element.kind == "r" and isinstance(item, dict):
                         following.append((item.get("resourceType", "Resource"), item))
                     else:
