@@ -3,7 +3,13 @@
 Decimals keep their precision: the specification says "decimal values ... precision SHALL be
 preserved" (datatypes.html#decimal), so ``36.60`` stays ``36.60``. Numbers with a fraction or an
 exponent are read as :class:`decimal.Decimal` and written back with the same digits, which the
-standard ``json`` module cannot do; ``simplejson`` can.
+standard ``json`` module cannot do; ``simplejson`` reads them, and :func:`dumps` writes them through
+``orjson`` (each Decimal as a pre-written ``orjson.Fragment`` of its own digits), several times faster
+than simplejson and the same text for what FHIR JSON holds; ``simplejson`` still writes what orjson
+refuses (integers beyond 64 bits) and pretty output.
+
+JSON text is Unicode (RFC 8259 §8.2): a ``\\uD800``–``\\uDFFF`` escape that is not half of a pair names
+no character, so :func:`loads` refuses it rather than hand on a string that cannot be stored or sent.
 
 The canonical form written by :func:`dumps` is compact, UTF-8, with ``resourceType`` first and
 the other properties in specification order (:func:`canonical_order`), so stored resources are
@@ -12,9 +18,11 @@ byte-stable and their XML rendering needs no re-sorting.
 
 from __future__ import annotations
 
+import re
 import typing as t
 from decimal import Decimal
 
+import orjson
 import simplejson
 
 from .errors import FhirFormatError
@@ -43,7 +51,17 @@ def loads(data: bytes | str) -> t.Any:
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
         raise FhirFormatError(f"Invalid JSON number: {exc}") from None
     check_depth(value)
+    if _SURROGATE_ESCAPE.search(data):
+        try:
+            dumps(value).encode("utf-8")
+        except UnicodeEncodeError:
+            raise FhirFormatError("The JSON contains a \\u escape of half a surrogate pair, which is no Unicode "
+                                  "character (RFC 8259 section 8.2)") from None
     return value
+
+
+#: Where a lone surrogate can come from: only an escape (the UTF-8 decoding above refuses encoded ones).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 #: FHIR resources nest far less deep (a QuestionnaireResponse 10 groups deep is about 40 levels);
@@ -68,9 +86,19 @@ def dumps(value: t.Any, *, pretty: bool = False) -> str:
     """Write JSON with decimals as written; compact unless ``pretty``."""
     if pretty:
         return simplejson.dumps(value, use_decimal=True, ensure_ascii=False, indent=2, allow_nan=False)
+    try:
+        return orjson.dumps(value, default=_decimal_fragment).decode("utf-8")
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, a lone surrogate, a type orjson does not write
+        pass
     return simplejson.dumps(
         value, use_decimal=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
     )
+
+
+def _decimal_fragment(value: t.Any) -> t.Any:
+    if isinstance(value, Decimal) and value.is_finite():
+        return orjson.Fragment(str(value))
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def canonical_order(resource: dict[str, t.Any]) -> dict[str, t.Any]:

@@ -139,6 +139,41 @@ def test_json_errors() -> None:
         fhirjson.loads('{"a": NaN}')
 
 
+def test_dumps_writes_what_simplejson_writes() -> None:
+    """``dumps`` goes through orjson, falling back to simplejson: the text must be the same either way, so
+    stored resources stay byte-stable and their digests (idempotent submissions) do not change."""
+    import simplejson
+
+    def reference(value: object) -> str:
+        return simplejson.dumps(value, use_decimal=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+    every_character = "".join(chr(code) for code in range(0x80)) + "\u00e9\u2028\u2029\U0001f600 \\u0041"
+    values: list[object] = [
+        {"resourceType": "Observation", "valueQuantity": {"value": Decimal("36.60")}, "comment": every_character},
+        {"a": [Decimal("1E+2"), Decimal("-0.00"), Decimal("0.000001"), 0, -1, True, False, None, 2**63 - 1]},
+        {"beyond 64 bits": 2**70, "negative": -(2**70)},  # orjson refuses these: simplejson writes them
+    ]
+    if STU3.is_dir():
+        fixtures = sorted(STU3.glob("*/MedMij/Cert/_reference/**/*.json"))
+        values += [fhirjson.loads(path.read_bytes()) for path in fixtures]
+    for value in values:
+        assert fhirjson.dumps(value) == reference(value)
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\uDC00", "x\\udbff", "\\ud83d\\u0041"])
+def test_a_lone_surrogate_escape_is_refused(escape: str) -> None:
+    with pytest.raises(FhirFormatError, match="surrogate"):
+        fhirjson.loads(f'{{"resourceType":"Observation","comment":"{escape}"}}')
+    with pytest.raises(FhirFormatError, match="surrogate"):
+        fhirjson.loads(f'{{"resourceType":"Observation","{escape}":"key"}}'.encode())
+
+
+def test_escapes_that_name_characters_are_kept() -> None:
+    value = fhirjson.loads('{"a":"\\ud83d\\ude00","b":"\\\\ud800","c":"\\u00e9"}')
+    assert value == {"a": "\U0001f600", "b": "\\ud800", "c": "\u00e9"}
+    assert fhirjson.dumps(value) == '{"a":"\U0001f600","b":"\\\\ud800","c":"\u00e9"}'
+
+
 def test_shipped_schema_matches_the_installed_models() -> None:
     """``fhir_api/data/stu3-schema.json`` is generated; regenerate with ``python -m fhir_api.schema``."""
     shipped = json.loads(schema.SCHEMA_FILE.read_text())

@@ -107,6 +107,10 @@ def test_malformed_bundles_are_refused_and_store_nothing(happ: t.Any, label: str
     '{"resourceType":"Bundle","type":"batch","total":' + "9" * 5000 + "}",
     '{"resourceType":"Bundle","type":"batch","entry":[{"resource":{"resourceType":"Observation","valueInteger":'
     + "1" * 400 + "}}]}",
+    '{"resourceType":"Bundle","type":"batch","entry":[{"resource":{"resourceType":"Observation","valueInteger":'
+    + str(2**70) + "}}]}",  # beyond 64 bits: written by the fallback encoder, refused by validation
+    '{"resourceType":"Bundle","type":"batch","entry":[{"fullUrl":"urn:uuid:1","resource":{"resourceType":'
+    '"Observation","status":"final","comment":"\\ud800"},"request":{"method":"POST","url":"Observation"}}]}',
 ])
 def test_unparseable_numbers_and_nesting(happ: t.Any, text: str) -> None:
     before = stored(happ)
