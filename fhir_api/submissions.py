@@ -68,6 +68,7 @@ from .errors import InvalidResource
 from .errors import Issue
 from .errors import NotFound
 from .errors import PayloadTooLarge
+from .references import rewrite_references
 from .search import index as search_index
 from .search.values import parse_reference
 from .services import DuplicateSubmission
@@ -79,7 +80,7 @@ from .store import display_of
 from .store import document_issues
 from .store import now_instant
 from .validation import validate_structure
-from .walk import iter_typed
+from .walk import literal_references
 
 KIND_NAMES = {"vitalsigns": "zelfmetingen", "documents": "documenten", "questionnaire-answers": "vragenlijst",
               "task-status": "taakstatus"}
@@ -312,26 +313,11 @@ def _dienst_for(kind: str, grant: AccessGrant) -> str | None:
 
 
 def _rewrite_references(plan: Planned, mapping: dict[str, str], bases: t.Sequence[str]) -> None:
-    """urn:uuid/urn:oid full URLs → server ids; absolute URLs on this server → relative."""
-    for fhir_type, node, path in iter_typed(plan.resource):
-        if fhir_type == "Reference" and isinstance(node, dict):
-            key = "reference"
-        elif fhir_type == "Attachment" and isinstance(node, dict):
-            key = "url"
-        else:
-            continue
-        value = node.get(key)
-        if not isinstance(value, str):
-            continue
-        if value in mapping:
-            node[key] = mapping[value]
-        elif value.startswith("urn:"):
-            plan.issues.append(Issue("invalid", f"Bundle.entry[{plan.index}].resource: {path} refers to {value}, "
-                                                "which is not an entry of this Bundle", expression=path))
-        elif "://" in value:
-            target = parse_reference(value, bases)
-            if target is not None:
-                node[key] = f"{target.type}/{target.id}"
+    """urn:uuid/urn:oid full URLs → server ids; absolute URLs on this server → relative; any other ``urn:``
+    reference is refused (it names nothing the DVZA can resolve)."""
+    for path, value in rewrite_references(plan.resource, placeholders=mapping, local_bases=bases):
+        plan.issues.append(Issue("invalid", f"Bundle.entry[{plan.index}].resource: {path} refers to {value}, "
+                                            "which is not an entry of this Bundle", expression=path))
 
 
 def _check_entry(plan: Planned, grant: AccessGrant, store: ResourceStore) -> list[Issue]:
@@ -492,11 +478,8 @@ def _reference_issues(plans: list[Planned], grant: AccessGrant, scope: Scope, st
     for plan in plans:
         if plan.is_patient_match:
             continue
-        for fhir_type, node, path in iter_typed(plan.resource):
-            key = "reference" if fhir_type == "Reference" else "url" if fhir_type == "Attachment" else None
-            if key is None or not isinstance(node, dict) or not isinstance(node.get(key), str):
-                continue
-            target = parse_reference(node[key], store.local_bases)
+        for _, _, value, path in literal_references(plan.resource):
+            target = parse_reference(value, store.local_bases)
             if target is None:
                 continue
             name = f"{target.type}/{target.id}"

@@ -99,3 +99,17 @@ def resolve(resource: dict[str, t.Any], path: str) -> list[tuple[str, t.Any]]:
                         following.append((element.type, item))
         current = following
     return current
+
+
+#: Where a resource names another by its literal address (references.html#literal): Reference.reference, and
+#: Attachment.url, which points at a Binary (DocumentReference.content.attachment.url = Binary/x).
+LITERAL_REFERENCE_KEYS = {"Reference": "reference", "Attachment": "url"}
+
+
+def literal_references(resource: dict[str, t.Any]) -> t.Iterator[tuple[dict[str, t.Any], str, str, str]]:
+    """(element, key, value, path) of every literal reference in ``resource`` that is a string; the caller
+    may replace ``element[key]``."""
+    for fhir_type, node, path in iter_typed(resource):
+        key = LITERAL_REFERENCE_KEYS.get(fhir_type)
+        if key is not None and isinstance(node.get(key), str):
+            yield node, key, node[key], path

@@ -29,10 +29,10 @@ from fhir_api.errors import Issue
 from fhir_api.errors import NotFound
 from fhir_api.errors import PayloadTooLarge
 from fhir_api.models import ResourceRow
+from fhir_api.references import rewrite_references
 from fhir_api.search.values import parse_reference
 from fhir_api.store import display_of
 from fhir_api.view import PatientView
-from fhir_api.walk import iter_typed
 
 from .models import ResourceOwner
 from .writer import Change
@@ -153,18 +153,10 @@ def _entry_problem(item: t.Any, where: str) -> str | None:
 def _rewrite_placeholders(entry: Entry, mapping: dict[str, str]) -> list[Issue]:
     """``urn:uuid:``/``urn:oid:`` references to entries of this Bundle → their ``Type/id`` (http.html#transaction)."""
     assert entry.resource is not None
-    issues = []
-    for fhir_type, node, path in iter_typed(entry.resource):
-        key = "reference" if fhir_type == "Reference" else "url" if fhir_type == "Attachment" else None
-        if key is None or not isinstance(node, dict) or not isinstance(node.get(key), str):
-            continue
-        value = node[key]
-        if value in mapping:
-            node[key] = mapping[value]
-        elif value.startswith("urn:uuid:") or value.startswith("urn:oid:"):
-            issues.append(Issue("invalid", f"Bundle.entry[{entry.index}].resource: {path} refers to {value}, "
-                                           "which is not an entry of this Bundle", expression=path))
-    return issues
+    return [Issue("invalid", f"Bundle.entry[{entry.index}].resource: {path} refers to {value}, "
+                             "which is not an entry of this Bundle", expression=path)
+            for path, value in rewrite_references(entry.resource, placeholders=mapping)
+            if value.startswith(("urn:uuid:", "urn:oid:"))]
 
 
 def _run(writer: SourceWriter, entries: list[Entry]) -> None:

@@ -63,6 +63,7 @@ from fhir_api.errors import PayloadTooLarge
 from fhir_api.errors import PreconditionFailed
 from fhir_api.models import ReferenceIndex
 from fhir_api.models import ResourceRow
+from fhir_api.references import rewrite_references
 from fhir_api.search import index as search_index
 from fhir_api.search.values import parse_reference
 from fhir_api.store import ResourceStore
@@ -275,16 +276,8 @@ class SourceWriter:
 
     def _relative_references(self, resource: dict[str, t.Any]) -> None:
         """Absolute references to this server (``PUBLIC_BASE_URL``, the source API's base) become ``Type/id``."""
-        if not self.store.local_bases:
-            return
-        for fhir_type, node, _ in iter_typed(resource):
-            key = "reference" if fhir_type == "Reference" else "url" if fhir_type == "Attachment" else None
-            if key is None or not isinstance(node, dict) or not isinstance(node.get(key), str):
-                continue
-            if "://" in node[key]:
-                target = parse_reference(node[key], self.store.local_bases)
-                if target is not None:
-                    node[key] = f"{target.type}/{target.id}"
+        if self.store.local_bases:
+            rewrite_references(resource, local_bases=self.store.local_bases)
 
     def _document_checks(self, resource: dict[str, t.Any]) -> list[Issue]:
         """A document (Binary) is a PDF of at most the configured size (fhir-content.md §3: PDF/A documents);

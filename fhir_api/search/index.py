@@ -6,7 +6,7 @@ import typing as t
 from dataclasses import dataclass
 from dataclasses import field
 
-from ..walk import iter_typed
+from ..walk import literal_references
 from ..walk import resolve
 from .params import params_for
 from .values import element_date_ranges
@@ -75,12 +75,7 @@ def extract(resource: dict[str, t.Any], local_bases: t.Sequence[str] = ()) -> Re
 def local_targets(resource: dict[str, t.Any], local_bases: t.Sequence[str] = ()) -> t.Iterator[t.Any]:
     """Every local resource this one points at: References anywhere (extensions included) and
     attachment URLs such as ``DocumentReference.content.attachment.url = Binary/x``."""
-    for fhir_type, value, _ in iter_typed(resource):
-        if fhir_type == "Reference" and isinstance(value, dict):
-            target = parse_reference(value.get("reference", ""), local_bases)
-        elif fhir_type == "Attachment" and isinstance(value, dict):
-            target = parse_reference(value.get("url", ""), local_bases)
-        else:
-            continue
+    for _, _, value, _ in literal_references(resource):
+        target = parse_reference(value, local_bases)
         if target is not None:
             yield target
