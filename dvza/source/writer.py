@@ -73,6 +73,7 @@ from fhir_api.walk import iter_typed
 from oauth.revocation import revoke_patient
 
 from .. import identity
+from ..db import savepoint
 from ..models import IdentityLink
 from ..models import PatientBsn
 from .models import ResourceOwner
@@ -168,19 +169,8 @@ class SourceWriter:
         self.changes: list[Change] = []
 
     def savepoint(self) -> t.Any:
-        """A savepoint for one unit (an entry, a line): its failure undoes only it.
-
-        On SQLite the enclosing transaction is begun first: pysqlite starts a transaction only before a data
-        change, and a SAVEPOINT outside a transaction *is* one — whose RELEASE commits (SQLite "SAVEPOINT",
-        SQLAlchemy "Serializable isolation / Savepoints / Transactional DDL" for pysqlite). Without this, a unit
-        would be committed on its own and a refused request or an interrupted import chunk not undone.
-        """
-        connection = self.session.connection()
-        if connection.dialect.name == "sqlite":
-            raw = connection.connection.dbapi_connection
-            if raw is not None and not raw.in_transaction:
-                connection.exec_driver_sql("BEGIN")
-        return self.session.begin_nested()
+        """A savepoint for one unit (an entry, a line): its failure undoes only it (:func:`dvza.db.savepoint`)."""
+        return savepoint(self.session)
 
     # ------------------------------------------------------------------------------------ upsert
     def upsert(self, resource: t.Any, *, if_match: str | None = None,
@@ -220,9 +210,9 @@ class SourceWriter:
                            "Patient/$merge)")
         owner = self.session.get(ResourceOwner, (rtype, rid))
         # the stored Patient shows its BSN masked: a different BSN is a change even when the JSON is the same
-        new_bsn = rtype == "Patient" and bool(bsns) and not self._linked(rid, bsns)
-        if new_bsn and not self.settings.bsn_key:
-            new_bsn = False  # no identities here (tests): the BSN is masked and dropped
+        bsn = self._bsn_of(bsns) if rtype == "Patient" and bsns else None
+        bsn_owner = self._bsn_owner(bsn) if bsn is not None and self.settings.bsn_key else None
+        new_bsn = bsn is not None and bool(self.settings.bsn_key) and bsn_owner != rid
         same = existing is not None and self.store.unchanged(existing, prepared)
         if same and not new_bsn:
             self._check_if_match(existing, if_match, reference)
@@ -234,7 +224,7 @@ class SourceWriter:
                            "(this version differs from the stored one)")
         self._check_if_match(existing, if_match, reference)
         if new_bsn:
-            self._check_bsn(rid, bsns)
+            self._refuse_other_owner(bsn_owner, rid)
         if same and existing is not None:
             row, action = existing, "updated"
         else:
@@ -248,7 +238,7 @@ class SourceWriter:
                                "(it is an update now)") from None
             row, action = written.row, "created" if written.created else "updated"
         if new_bsn:
-            self._link_bsn(rid, bsns)
+            self._link_bsn(rid, str(bsn))
         if owner is None:
             self._own(rtype, rid)
         return self._record(Change(reference, patient_id, action, row.version_id, row, warnings))
@@ -306,40 +296,39 @@ class SourceWriter:
                                   "elfproef)")
         return bsn
 
-    def _linked(self, patient_id: str, bsns: t.Sequence[str]) -> bool:
-        """Is this (valid, single) BSN already the person of ``patient_id``?"""
-        bsn = self._bsn_of(bsns)
-        if not self.settings.bsn_key:
-            return False
-        return identity.patient_for(self.session, self.settings.bsn_key, bsn) == patient_id
+    def _bsn_owner(self, bsn: str) -> str | None:
+        """The Patient this BSN is the person of now, if any (one lookup of the keyed hash)."""
+        return identity.patient_for(self.session, str(self.settings.bsn_key), bsn)
 
     def register_bsn(self, patient_id: str, bsn: str) -> bool:
         """Link a BSN to an existing Patient without changing the resource (the Nictiz test persons, whose
         fixtures carry their BSN masked); the same checks as a Patient with its BSN. True when it is new."""
         row = self._patient_row(patient_id)
-        bsns = (bsn,)
-        if self._linked(patient_id, bsns):
+        bsn = self._bsn_of((bsn,))
+        current = self._bsn_owner(bsn) if self.settings.bsn_key else None
+        if current == patient_id:
             return False
         self._check_owner(row, "link a BSN to it")
-        self._link_bsn(patient_id, bsns)
+        if not self.settings.bsn_key:
+            raise InvalidResource("BSN_HMAC_KEY is needed to link a BSN")
+        self._refuse_other_owner(current, patient_id)
+        self._link_bsn(patient_id, bsn)
         self._record(Change(f"Patient/{patient_id}", patient_id, "updated", row.version_id, row))
         return True
 
-    def _check_bsn(self, patient_id: str, bsns: t.Sequence[str]) -> None:
-        bsn = self._bsn_of(bsns)
-        if not self.settings.bsn_key:
-            raise InvalidResource("BSN_HMAC_KEY is needed to link a BSN")
-        current = identity.patient_for(self.session, self.settings.bsn_key, bsn)
+    @staticmethod
+    def _refuse_other_owner(current: str | None, patient_id: str) -> None:
+        """One BSN is one person: a BSN that already leads to another record is refused (merge or unlink first)."""
         if current is not None and current != patient_id:
             raise Conflict(f"This BSN is already the person of Patient/{current}. If Patient/{patient_id} is the "
                            f"same person, merge the two records (Patient/$merge); if the BSN was wrong there, "
                            f"unlink it first (Patient/{current}/$unlink)")
 
-    def _link_bsn(self, patient_id: str, bsns: t.Sequence[str]) -> None:
-        """Link the Patient's BSN (keyed hash; encrypted for staff). A different BSN it had before is removed,
-        and with it every access gained through it (a corrected BSN means another person)."""
-        self._check_bsn(patient_id, bsns)
-        bsn, key = self._bsn_of(bsns), str(self.settings.bsn_key)
+    def _link_bsn(self, patient_id: str, bsn: str) -> None:
+        """Link the Patient's BSN (keyed hash; encrypted for staff), once :meth:`_refuse_other_owner` has let it
+        through. A different BSN it had before is removed, and with it every access gained through it (a
+        corrected BSN means another person)."""
+        key = str(self.settings.bsn_key)
         digest = identity.bsn_hmac(key, bsn)
         others = list(self.session.scalars(select(IdentityLink).where(
             IdentityLink.patient_id == patient_id, IdentityLink.bsn_hmac != digest)))
