@@ -135,6 +135,22 @@ class Database:
 _CHECKED_IN = "dvza.checked_in_at"
 
 
+def savepoint(session: Session) -> t.Any:
+    """``session.begin_nested()`` that undoes only its own work on every database.
+
+    On SQLite the enclosing transaction is begun first: pysqlite starts a transaction only before a data
+    change, and a SAVEPOINT outside a transaction *is* one — whose RELEASE commits (SQLite "SAVEPOINT",
+    SQLAlchemy "Serializable isolation / Savepoints / Transactional DDL" for pysqlite). Without this, a unit
+    would be committed on its own, and what the enclosing request or import chunk later refuses not undone.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        raw = connection.connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:
+            connection.exec_driver_sql("BEGIN")
+    return session.begin_nested()
+
+
 def _broken(connection: Connection) -> bool:
     """Whether the driver found the connection to the server lost (psycopg's ``broken``; never for SQLite)."""
     try:

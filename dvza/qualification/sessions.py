@@ -71,6 +71,7 @@ from ..conformance.runner import pin_defaults
 from ..conformance.runner import run_actions
 from ..conformance.testscript import TestScript
 from ..conformance.testscript import parse_testscript
+from ..db import savepoint
 from .inprocess import INTERNAL_BASE
 from .inprocess import session_for
 from .models import QualificationSession
@@ -384,7 +385,7 @@ class QualificationService:
                                 served.append(f"DocumentReference/{row.logical_id}")
                             continue
                         try:
-                            with db.begin_nested():
+                            with savepoint(db):
                                 store.put(resource)
                         except InvalidResource:
                             if not document_issues(resource, lambda t_, i: store.get(t_, i) is not None, ()):
