@@ -28,6 +28,7 @@ from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
@@ -42,6 +43,11 @@ class ResourceRow(FhirBase):
     __table_args__ = (
         UniqueConstraint("resource_type", "logical_id", name="uq_fhir_resource_type_id"),
         Index("ix_fhir_resource_patient_type", "patient_id", "resource_type"),
+        # only the hidden rows (the return queue finds an item's resources by it). Nearly every row is NULL; a
+        # full index let SQLite's planner, whose statistics average over the many distinct submission ids, take
+        # "hidden_by IS NULL" for a selective lookup and scan every visible resource (issue 12, $lastn growth)
+        Index("ix_fhir_resource_hidden_by", "hidden_by", sqlite_where=text("hidden_by IS NOT NULL"),
+              postgresql_where=text("hidden_by IS NOT NULL")),
     )
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -56,7 +62,7 @@ class ResourceRow(FhirBase):
     xml_text: Mapped[str] = mapped_column(Text)
     #: data a PGO sent that the hospital has not accepted yet: the return-queue item id. Such
     #: resources are not served until the item is accepted (then NULL).
-    hidden_by: Mapped[str | None] = mapped_column(String(36), index=True)
+    hidden_by: Mapped[str | None] = mapped_column(String(36))
 
     #: optimistic locking (SQLAlchemy "Configuring a Version Counter"): every ORM UPDATE of a row says
     #: ``WHERE version_id = <the version it read>``, so of two writers that read the same version only the
