@@ -413,11 +413,17 @@ class PatientView:
                 clauses = [entry.patient_id == b(), entry.code == b()]
                 if value_shape[0]:
                     clauses.append(entry.system == b())
-                clauses += [self._visible_sql(vshape, row, b)]
-                clauses += [condition_sql(shape, row, b) for shape in cond_shapes]
+                # visibility is asked of each index row in turn (EXISTS on its own alias), not joined in as
+                # conditions on ``r``: so the only way into this query is the ordered index, read newest first
+                # until ``maximum`` are found. With conditions on ``r`` SQLite's planner, misled by averaged
+                # statistics, could start from all of the patient's Observations and sort them (issue 12).
+                visible = aliased(ResourceRow, name="v")
+                clauses.append(exists(select(literal(1)).where(
+                    visible.pk == entry.resource_pk, self._visible_sql(vshape, visible, b),
+                    *[condition_sql(shape, visible, b) for shape in cond_shapes])))
                 for has_system in value_shape[1]:
                     other = aliased(LastnIndex)
-                    match = [other.resource_pk == row.pk]
+                    match = [other.resource_pk == entry.resource_pk]
                     if has_system:
                         match.append(other.system == b())
                     match.append(other.code == b())

@@ -1,0 +1,116 @@
+"""A search costs what it returns, not what the patient's record or the database holds (issue 12).
+
+Measured without a clock, so the machine's load cannot make it pass or fail: the number of SQLite virtual
+machine instructions the request's statements execute (``sqlite3.Connection.set_progress_handler``), first
+on the Cert data alone, then after 1 500 submissions of another patient that await review (each a distinct
+``hidden_by``, which once made SQLite's planner take ``hidden_by IS NULL`` for a selective lookup), then
+after 1 500 more weight Observations in the patient's own record (which once made ``$lastn`` read and sort
+all of them). ``ANALYZE`` runs after each load, as a maintained database has statistics. PostgreSQL's planner
+is measured by ``make bench`` (its growth table); this file needs SQLite.
+"""
+
+from __future__ import annotations
+
+import copy
+import typing as t
+import uuid
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy import select
+
+from dvza.devtools.bench.urls import BGZ_URLS
+from dvza.devtools.bench.urls import GROWTH_QUERIES
+from fhir_api import fhirjson
+from fhir_api.models import ResourceRow
+from fhir_api.store import ResourceStore
+from tests.support import bearer
+from tests.support import load_cert_data
+from tests.support import make_app
+
+HELLEMAN = "medmij-bgz-patient-ts-01"
+MESKER = "medmij-bgz-patient-ts-02"
+EXTRA = 1500
+#: VM instructions between two calls of the progress handler
+UNIT = 50
+
+
+@pytest.fixture()
+def sqlite_app(databases: t.Any, tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[t.Any]:
+    if databases.is_postgresql:
+        pytest.skip("counts SQLite's virtual machine instructions; make bench measures PostgreSQL")
+    application = make_app(databases, tmp_path_factory)
+    load_cert_data(application, "bgz")
+    yield application
+    application.extensions["dvza.db"].dispose()
+
+
+def _weights(app: t.Any, count: int, *, patient: str = HELLEMAN, hidden: bool = False) -> None:
+    """``count`` more body weights, older than the Cert data's; ``hidden``: each one a submission awaiting review."""
+    database = app.extensions["dvza.db"]
+    with app.app_context(), database.sessionmaker() as session:
+        store = ResourceStore(session)
+        template = fhirjson.loads(session.scalar(select(ResourceRow.json_text).where(
+            ResourceRow.resource_type == "Observation", ResourceRow.logical_id == "medmij-bgz-bodyweight-ts-01")))
+        template.pop("text", None)
+        template["meta"] = {"profile": template["meta"]["profile"]}
+        template["subject"]["reference"] = f"Patient/{patient}"
+        template, _ = store.prepare(template)
+        start = datetime(2001, 1, 1, tzinfo=UTC)
+        for number in range(count):
+            resource = copy.deepcopy(template)
+            resource["id"] = f"weight-{patient[-2:]}-{uuid.uuid4().hex[:12]}"
+            resource["effectiveDateTime"] = (start + timedelta(hours=number)).isoformat()
+            store.put(resource, prepared=True, hidden_by=str(uuid.uuid4()) if hidden else None)
+        session.commit()
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")
+
+
+def _instructions(app: t.Any, urls: t.Mapping[str, str]) -> dict[str, int]:
+    """VM instructions (in units of ``UNIT``) of each search, as Helleman's PGO."""
+    counted = [0]
+
+    def count() -> int:
+        counted[0] += 1
+        return 0  # go on
+
+    engine = app.extensions["dvza.db"].engine
+    listener = lambda dbapi, _record: dbapi.set_progress_handler(count, UNIT)  # noqa: E731
+    event.listen(engine, "connect", listener)
+    engine.dispose()  # every connection from now on counts
+    try:
+        client = app.test_client()
+        headers = {**bearer(HELLEMAN), "Accept": "application/fhir+json"}
+        found = {}
+        for name, url in urls.items():
+            assert client.get("/fhir/" + url, headers=headers).status_code == 200  # compiles, warms the caches
+            counted[0] = 0
+            response = client.get("/fhir/" + url, headers=headers)
+            assert response.status_code == 200, response.get_data(as_text=True)[:300]
+            found[name] = counted[0]
+        return found
+    finally:
+        event.remove(engine, "connect", listener)
+        engine.dispose()
+
+
+#: every BgZ search, and the growth table's: none may slow down because of another patient's data
+EVERY_SEARCH = {**{url: url for url in BGZ_URLS}, **GROWTH_QUERIES}
+#: what does not depend on the number of weight Observations: the growth table's searches and a type without
+ON_OWN_GROWTH = {**GROWTH_QUERIES, "Condition": "Condition", "NutritionOrder": "NutritionOrder"}
+
+
+def test_search_cost_follows_what_it_returns(sqlite_app: t.Any) -> None:
+    alone = _instructions(sqlite_app, EVERY_SEARCH)
+    _weights(sqlite_app, EXTRA, patient=MESKER, hidden=True)  # another patient's submissions, awaiting review
+    with_others = _instructions(sqlite_app, EVERY_SEARCH)
+    for name in EVERY_SEARCH:
+        assert with_others[name] <= 2 * alone[name] + 20, (name, alone[name], with_others[name])
+    _weights(sqlite_app, EXTRA)  # the patient's own record grows
+    grown = _instructions(sqlite_app, ON_OWN_GROWTH)
+    for name in ON_OWN_GROWTH:
+        assert grown[name] <= 2 * alone[name] + 20, (name, alone[name], grown[name])
