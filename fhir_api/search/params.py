@@ -260,9 +260,12 @@ REGISTRY: dict[str, dict[str, SearchParam]] = {
 }
 
 
+_COMMON_ONLY: dict[str, SearchParam] = {p.name: p for p in COMMON}
+
+
 def params_for(resource_type: str) -> dict[str, SearchParam]:
-    """Search parameters of ``resource_type`` (common ones included); empty if none are known."""
-    return REGISTRY.get(resource_type, {p.name: p for p in COMMON})
+    """Search parameters of ``resource_type`` (common ones included; only those for a type without its own)."""
+    return REGISTRY.get(resource_type, _COMMON_ONLY)
 
 
 def searchable_types() -> frozenset[str]:
