@@ -64,6 +64,7 @@ class Database:
         if sqlite:
             event.listen(self.engine, "connect", self._sqlite_pragmas)
         else:
+            event.listen(self.engine, "connect", _note_checkin)  # just connected: as good as a ping
             event.listen(self.engine, "checkin", _note_checkin)
             event.listen(self.engine, "checkout", self._ping_if_idle)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
@@ -107,8 +108,8 @@ class Database:
         self.engine.dispose()
 
     def _ping_if_idle(self, dbapi_connection: t.Any, record: t.Any, _proxy: t.Any) -> None:
-        """Ping a connection that has been idle for ``ping_after_idle`` seconds (or is new to this
-        process's pool); a failed ping makes the pool discard it and connect anew (``DisconnectionError``)."""
+        """Ping a connection that has been idle for ``ping_after_idle`` seconds since it was connected or last
+        returned; a failed ping makes the pool discard it and connect anew (``DisconnectionError``)."""
         checked_in = record.info.get(_CHECKED_IN)
         if checked_in is not None and time.monotonic() - checked_in < self.ping_after_idle:
             return
