@@ -13,13 +13,15 @@ Usage: ``python -m dvza.conformance.selfhost [--junit FILE] [-v] [--keep] [SET â
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from ..devtools.processes import CHECKOUT
+from ..devtools.processes import checkout_environment
+from ..devtools.processes import dvza_command
 from ..devtools.processes import free_port
 from ..devtools.processes import wait_until_answers
 from ..devtools.shared import shared_dir
@@ -32,7 +34,6 @@ from .runner import FAIL
 from .runner import RunOptions
 from .testscript import TestScript
 
-REPO = Path(__file__).resolve().parents[2]
 SETS = {
     "BgZ-3-0": ["XIS-Server"],
     "PDFA-3-0": ["XIS-Server"],
@@ -46,11 +47,6 @@ QUESTIONNAIRE_TASKS = {
 }
 
 
-def _dvza(*args: str) -> list[str]:
-    """The ``dvza`` CLI of this checkout (not whatever ``dvza`` is on PATH)."""
-    return [sys.executable, "-c", "import sys; from dvza.cli import main; sys.exit(main())", *args]
-
-
 def questionnaire_hook(root: Path, env: dict[str, str]):  # type: ignore[no-untyped-def]
     """before-script hook: a fresh ``requested`` Task for the questionnaire scenario about to run."""
     templates = root / "output/STU3/Questionnaires-2-0/MedMij/Cert/_reference/resources/resources-specific"
@@ -59,7 +55,7 @@ def questionnaire_hook(root: Path, env: dict[str, str]):  # type: ignore[no-unty
         for key, name in QUESTIONNAIRE_TASKS.items():
             if key in script.path.name:
                 template = templates / f"medmij-questionnaires-vl-QuestionnaireProvisioningTask-{name}-REQUESTED.xml"
-                subprocess.run(_dvza("testdata", "task", str(template)), env=env, cwd=REPO, check=True,
+                subprocess.run(dvza_command("testdata", "task", str(template)), env=env, cwd=CHECKOUT, check=True,
                                capture_output=True)
 
     return hook
@@ -75,16 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     root = shared_dir() / "conformance" / "nictiz-testscripts"
     instance = Path(tempfile.mkdtemp(prefix="dvza-conformance-"))
     port = free_port()
-    env = dict(os.environ, DVZA_INSTANCE_PATH=str(instance), DVZA_QUALIFICATION_MODE="true",
-               DVZA_SHARED_DIR=str(shared_dir()), DVZA_LOG_LEVEL="WARNING",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env = checkout_environment(DVZA_INSTANCE_PATH=str(instance), DVZA_QUALIFICATION_MODE="true",
+                               DVZA_SHARED_DIR=str(shared_dir()), DVZA_LOG_LEVEL="WARNING")
     server = None
     try:
         print(f"instance {instance}; loading the Cert test data â€¦", flush=True)
-        subprocess.run(_dvza("demo", "prepare"), env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(dvza_command("demo", "prepare"), env=env, cwd=CHECKOUT, check=True, stdout=subprocess.DEVNULL)
         log = (instance / "server.log").open("wb")
-        server = subprocess.Popen(_dvza("serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"), env=env,
-                                  cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(dvza_command("serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"), env=env,
+                                  cwd=CHECKOUT, stdout=log, stderr=subprocess.STDOUT)
         wait_until_answers(f"http://127.0.0.1:{port}/healthz", server)
         base = f"http://127.0.0.1:{port}/fhir"
         paths = [root / "output/STU3" / s / "MedMij/Cert" / role for s in args.sets for role in SETS[s]]

@@ -1,15 +1,35 @@
-"""Local server processes for development tooling and tests: a free port to start one on, and waiting until it
-answers (the conformance self-host, ``make bench``, the local DigiD, the test identity providers, the e2e tests)."""
+"""Local server processes for development tooling and tests: this checkout's ``dvza`` command, a free port to start
+one on, and waiting until it answers (the conformance self-host, ``make bench``, the local DigiD, the test identity
+providers, the e2e tests)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
 import typing as t
 from pathlib import Path
 
 import requests
+
+#: the checkout this package was loaded from
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def dvza_command(*args: str) -> list[str]:
+    """The ``dvza`` CLI of this checkout with ``args`` (not whatever ``dvza`` is on PATH); run it with
+    :func:`checkout_environment`."""
+    return [sys.executable, "-c", "import sys; from dvza.cli import main; sys.exit(main())", *args]
+
+
+def checkout_environment(base: t.Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
+    """``base`` (default: this process's environment) with this checkout first on ``PYTHONPATH``, and ``extra``."""
+    env = dict(os.environ if base is None else base)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
 
 
 def free_port() -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import typing as t
 import uuid
 from dataclasses import replace
@@ -25,6 +24,9 @@ from sqlalchemy.engine import make_url
 
 from dvza.devtools.postgres import create_database
 from dvza.devtools.postgres import drop_databases
+from dvza.devtools.processes import CHECKOUT
+from dvza.devtools.processes import checkout_environment
+from dvza.devtools.processes import dvza_command
 from dvza.devtools.processes import free_port
 from dvza.devtools.processes import wait_until_answers
 from dvza.pgo.frontchannel import DevBrowser
@@ -34,7 +36,6 @@ from tests.support import needs_shared
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 class Instance:
@@ -69,14 +70,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[t.Any]:
         for label in ("a", "b"):
             port = free_port()
             log = root / f"instance-{label}.log"
-            env = net.dvza_env()
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
             process = subprocess.Popen(
-                [sys.executable, "-c", "import sys; from dvza.cli import main; sys.exit(main())", "serve",
-                 "--bind", f"127.0.0.1:{port}", "--workers", "2", "--certfile", str(net.pki.server_cert),
-                 "--keyfile", str(net.pki.server_key), "--ca-certs", str(net.pki.ca_cert), "--client-cert",
-                 "optional"],
-                env=env, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+                dvza_command("serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--certfile",
+                             str(net.pki.server_cert), "--keyfile", str(net.pki.server_key), "--ca-certs",
+                             str(net.pki.ca_cert), "--client-cert", "optional"),
+                env=checkout_environment(net.dvza_env()), cwd=CHECKOUT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
             instances.append(Instance(label, port, process, log))
         for instance in instances:
             wait_until_answers(f"{instance.base}/healthz", instance.process, timeout=90, log=instance.log,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import typing as t
 from pathlib import Path
@@ -14,25 +13,21 @@ from pathlib import Path
 import pytest
 import requests
 
+from dvza.devtools.processes import CHECKOUT
+from dvza.devtools.processes import checkout_environment
+from dvza.devtools.processes import dvza_command
 from dvza.devtools.processes import free_port
 from dvza.devtools.processes import wait_until_answers
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 BSN = "999911120"
 SEARCH = f"/fhir/Patient?identifier=http://fhir.nl/fhir/NamingSystem/bsn|{BSN}"
 
 
-def dvza(*args: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from dvza.cli import main; sys.exit(main())", *args]
-
-
 def environment(instance: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVZA_", "PROMETHEUS_"))}
-    env.update({"DVZA_INSTANCE_PATH": str(instance), "DVZA_LOG_LEVEL": "WARNING",
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])), **extra})
-    return env
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DVZA_", "PROMETHEUS_"))}
+    return checkout_environment(base, DVZA_INSTANCE_PATH=str(instance), DVZA_LOG_LEVEL="WARNING", **extra)
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +36,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[dict[str, t.A
     public, internal = free_port(), free_port()
     log = (instance / "server.log").open("wb")
     process = subprocess.Popen(
-        dvza("serve", "--bind", f"127.0.0.1:{public}", "--internal-bind", f"127.0.0.1:{internal}", "--workers", "2"),
-        env=environment(instance, DVZA_QUALIFICATION_MODE="true"), cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        dvza_command("serve", "--bind", f"127.0.0.1:{public}", "--internal-bind", f"127.0.0.1:{internal}",
+                     "--workers", "2"),
+        env=environment(instance, DVZA_QUALIFICATION_MODE="true"), cwd=CHECKOUT, stdout=log, stderr=subprocess.STDOUT)
     wait_until_answers(f"http://127.0.0.1:{public}/healthz", process, log=instance / "server.log")
     try:
         yield {"public": f"http://127.0.0.1:{public}", "internal": f"http://127.0.0.1:{internal}",
@@ -88,7 +84,7 @@ def test_the_access_log_masks_bsns(server: dict[str, t.Any]) -> None:
 
 
 def test_no_start_without_a_real_login(tmp_path: Path) -> None:
-    result = subprocess.run(dvza("serve", "--bind", f"127.0.0.1:{free_port()}"), env=environment(tmp_path),
-                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(dvza_command("serve", "--bind", f"127.0.0.1:{free_port()}"), env=environment(tmp_path),
+                            cwd=CHECKOUT, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "LOGIN_ADAPTER" in result.stderr and "DVZA_DEVELOPMENT_LOGIN=true" in result.stderr
