@@ -251,10 +251,8 @@ def validate(config: t.Mapping[str, t.Any]) -> None:
     base = config["FHIR_BASE_PATH"]
     if not isinstance(base, str) or not base.startswith("/"):
         raise ConfigError("FHIR_BASE_PATH must start with '/'")
-    for key in ("DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "MAX_BODY_BYTES", "MAX_BUNDLE_ENTRIES", "MAX_ATTACHMENT_BYTES",
-                "MAX_CONTENT_LENGTH"):
-        if not isinstance(config[key], int) or config[key] <= 0:
-            raise ConfigError(f"{key} must be a positive integer")
+    _positive_integers(config, "DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "MAX_BODY_BYTES", "MAX_BUNDLE_ENTRIES",
+                       "MAX_ATTACHMENT_BYTES", "MAX_CONTENT_LENGTH")
     if config["DEFAULT_PAGE_SIZE"] > config["MAX_PAGE_SIZE"]:
         raise ConfigError("DEFAULT_PAGE_SIZE may not exceed MAX_PAGE_SIZE")
     if config["SCOPE_DIALECT"] not in ("r1", "r2", "both"):
@@ -327,6 +325,14 @@ def validate(config: t.Mapping[str, t.Any]) -> None:
     _validate_login(config)
 
 
+def _positive_integers(config: t.Mapping[str, t.Any], *keys: str) -> None:
+    """Sizes and counts: whole numbers above zero (``True`` is an int in Python, not a size)."""
+    for key in keys:
+        value = config[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{key} must be a positive integer")
+
+
 def _source(config: t.Mapping[str, t.Any]) -> None:
     """The source API (``dvza.source``): its own base path, sources by certificate, API keys only when switched on."""
     from .source.auth import check_config
@@ -335,9 +341,7 @@ def _source(config: t.Mapping[str, t.Any]) -> None:
     if not isinstance(base, str) or not base.startswith("/") or base.rstrip("/") in ("", fhir) or \
             (fhir and base.rstrip("/").startswith(fhir + "/")):
         raise ConfigError("SOURCE_BASE_PATH must start with '/' and lie outside FHIR_BASE_PATH (e.g. /source/fhir)")
-    for key in ("SOURCE_MAX_BODY_BYTES", "SOURCE_MAX_BUNDLE_ENTRIES"):
-        if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] <= 0:
-            raise ConfigError(f"{key} must be a positive integer")
+    _positive_integers(config, "SOURCE_MAX_BODY_BYTES", "SOURCE_MAX_BUNDLE_ENTRIES")
     problem = check_config(config)
     if problem:
         raise ConfigError(problem)

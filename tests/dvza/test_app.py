@@ -32,6 +32,8 @@ def test_environment_configures_the_app(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ({"GEGEVENSDIENSTEN": {"48": "nonsense"}}, "not a known profile"),
         ({"FHIR_BASE_PATH": "fhir"}, "start with"),
         ({"DEFAULT_PAGE_SIZE": 0}, "positive"),
+        ({"MAX_BUNDLE_ENTRIES": True}, "MAX_BUNDLE_ENTRIES must be a positive integer"),
+        ({"SOURCE_MAX_BODY_BYTES": "50MB"}, "SOURCE_MAX_BODY_BYTES must be a positive integer"),
         ({"DEFAULT_PAGE_SIZE": 5000}, "may not exceed"),
         ({"DATABASE_URL": "mysql://x"}, "sqlite"),
         ({"LOG_FORMAT": "xml"}, "json or console"),
