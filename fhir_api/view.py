@@ -197,9 +197,12 @@ class PatientView:
             return false()
         return and_(patient, row.hidden_by.is_(None), or_(*alternatives))
 
-    def _visible_parts(self, resource_type: str, *, via_reference: bool) -> tuple[Shape, list[t.Any]]:
+    def _visible_parts(self, resource_type: str, *, via_reference: bool,
+                       known_id: str | None = None) -> tuple[Shape, list[t.Any]]:
         """Shape and values of "``row`` of this type is visible to the grant" (module docstring);
-        ``via_reference``: the row was reached through a reference of a visible resource."""
+        ``via_reference``: the row was reached through a reference of a visible resource; ``known_id``: the one
+        row asked for (a read), so a shared resource is judged by walking back from it instead of forward over
+        the whole record."""
         if compartment.is_patient_data(resource_type):
             shape, values = self.compartment_parts(resource_type)
             return ("patient", shape), values
@@ -209,6 +212,8 @@ class PatientView:
                                                                          self.patient_id])
         elif via_reference:
             shared = (("shared-ref",), [])
+        elif known_id is not None:
+            shared = (("shared-one", any_shape), [resource_type, known_id, self.patient_id, *any_values])
         else:
             shared = (("shared", any_shape), [self.patient_id, *any_values])
         if resource_type in compartment.OPTIONALLY_OWNED:
@@ -291,17 +296,7 @@ class PatientView:
     def read(self, resource_type: str, logical_id: str, column: str = "json_text") -> t.Any | None:
         """One resource by type and id if this grant may see it (its row: pk, resource_type,
         logical_id, patient_id, version_id, last_updated and ``column``)."""
-        vshape, vvalues = self._visible_parts(resource_type, via_reference=False)
-        if vshape[0] == "shared" or (vshape[0] == "optional" and vshape[2][0] == "shared"):
-            # one known id: walk back from it instead of forward over the whole record
-            any_shape, any_values = self._any_compartment_parts()
-            reach: tuple[Shape, list[t.Any]] = (("shared-one", any_shape),
-                                                [resource_type, logical_id, self.patient_id, *any_values])
-            if vshape[0] == "shared":
-                vshape, vvalues = reach
-            else:
-                own_shape, own_values = self.compartment_parts(resource_type)
-                vshape, vvalues = ("optional", own_shape, reach[0]), [*own_values, *reach[1]]
+        vshape, vvalues = self._visible_parts(resource_type, via_reference=False, known_id=logical_id)
 
         def build() -> t.Any:
             b = Binds()
