@@ -323,8 +323,8 @@ def _document_upload(rid: str, fmt: str) -> Response:
         content = base64.b64encode(spool.read()).decode("ascii")
     resource = {"resourceType": "Binary", "id": rid, "contentType": "application/pdf", "content": content}
     del content
-    change = _run("update", lambda w: w.upsert(resource, if_match=request.headers.get("If-Match")))
-    change.warnings = warnings
+    change = _run("update", lambda w: w.upsert(resource, if_match=request.headers.get("If-Match"),
+                                               streamed_document_warnings=warnings))
     row = change.row
     assert row is not None
     headers = {"ETag": f'W/"{row.version_id}"', "Location": f"{_base()}/Binary/{rid}/_history/{row.version_id}"}

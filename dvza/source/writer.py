@@ -174,9 +174,12 @@ class SourceWriter:
 
     # ------------------------------------------------------------------------------------ upsert
     def upsert(self, resource: t.Any, *, if_match: str | None = None,
-               display_for: t.Callable[[str, str], str | None] | None = None) -> Change:
+               display_for: t.Callable[[str, str], str | None] | None = None,
+               streamed_document_warnings: list[Issue] | None = None) -> Change:
         """Create or update ``resource`` under its own id; raises a :class:`FhirError` and changes nothing
-        when it cannot be stored."""
+        when it cannot be stored. ``streamed_document_warnings``: a Binary whose document the caller has already
+        checked (PDF, size, PDF/A) while it was streamed in — ``PUT Binary/<id>`` with the PDF as the body — and
+        these were the findings; the document is then not decoded and checked a second time."""
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             raise InvalidResource("This is not a FHIR resource (no resourceType)")
         rtype = resource["resourceType"]
@@ -188,7 +191,12 @@ class SourceWriter:
                                   "writes carries its own id)")
         resource = fhirjson.loads(fhirjson.dumps(resource))  # never change the caller's dict
         self._relative_references(resource)
-        warnings = self._document_checks(resource) if rtype == "Binary" else []
+        if rtype != "Binary":
+            warnings: list[Issue] = []
+        elif streamed_document_warnings is not None:
+            warnings = list(streamed_document_warnings)
+        else:
+            warnings = self._document_checks(resource)
         reference = f"{rtype}/{rid}"
         try:
             claimed = compartment.owner(resource, self.store.local_bases)
