@@ -13,12 +13,17 @@ Rules implemented (xml.html, json.html):
 * Elements are written in specification order ("Element order", xml.html#1.17.1).
 * JSON booleans/integers/decimals get their JSON types (json.html#primitive); decimals keep their
   precision (:mod:`fhir_api.fhirjson`).
+* A FHIR string holds no control characters but tab, carriage return and line feed (datatypes.html#string), and
+  XML 1.0 cannot carry them at all (§2.2 ``Char``, nor U+FFFE/U+FFFF), not even as character references. JSON
+  can: a resource to be stored is rendered ``strict`` and refused when it holds one; anything else rendered for an
+  answer (an OperationOutcome quoting bad input) gets U+FFFD in its place, so XML output is always well-formed.
 
 Parsing is defused: no DTDs, no entity expansion, no network access, bounded size.
 """
 
 from __future__ import annotations
 
+import re
 import typing as t
 from decimal import Decimal
 from decimal import InvalidOperation
@@ -26,6 +31,8 @@ from decimal import InvalidOperation
 from lxml import etree
 
 from .errors import FhirFormatError
+from .errors import InvalidResource
+from .errors import Issue
 from .schema import ElementDef
 from .schema import stu3
 
@@ -221,11 +228,45 @@ def escape_attr(value: t.Any) -> str:
     return str(value).translate(_ATTR_ESCAPES)
 
 
-def render_xml(resource: dict[str, t.Any]) -> str:
-    """Write a FHIR JSON resource as FHIR XML (no XML declaration), elements in spec order."""
+#: what XML 1.0 cannot carry (module docstring); surrogates cannot reach here (fhirjson refuses lone ones)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def render_xml(resource: dict[str, t.Any], *, strict: bool = False) -> str:
+    """Write a FHIR JSON resource as FHIR XML (no XML declaration), elements in spec order. A character XML
+    cannot carry is refused (:class:`~fhir_api.errors.InvalidResource`, with the element) when ``strict``, else
+    written as U+FFFD."""
     parts: list[str] = []
     _write_resource(resource, parts, root=True)
-    return "".join(parts)
+    text = "".join(parts)
+    found = _NOT_XML.search(text)
+    if found is None:
+        return text
+    if strict:
+        where = _path_of(resource, found.group(), resource.get("resourceType", "Resource")) or "a string"
+        text = (f"{where} holds the character U+{ord(found.group()):04X}, which XML cannot carry and a FHIR string "
+                "may not hold (no control characters but tab, carriage return and line feed; datatypes.html#string)")
+        raise InvalidResource(text, issues=[Issue("invalid", text, expression=where)])
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def _path_of(node: t.Any, character: str, path: str) -> str | None:
+    """Where in ``node`` a string (or a property name) holds ``character``."""
+    if isinstance(node, str):
+        return path if character in node else None
+    items: t.Iterable[tuple[str, t.Any]] = ()
+    if isinstance(node, dict):
+        for key in node:
+            if character in key:
+                return f"{path}.{key}"
+        items = ((f"{path}.{key}", value) for key, value in node.items())
+    elif isinstance(node, list):
+        items = ((f"{path}[{index}]", value) for index, value in enumerate(node))
+    for where, value in items:
+        found = _path_of(value, character, where)
+        if found is not None:
+            return found
+    return None
 
 
 def _write_resource(resource: dict[str, t.Any], parts: list[str], *, root: bool = False) -> None:

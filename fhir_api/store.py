@@ -197,7 +197,7 @@ class ResourceStore:
         resource["meta"] = meta
         resource = fhirjson.canonical_order(resource)
         row = StoredRow(existing.pk if existing else 0, resource["resourceType"], logical_id, patient_id, version,
-                        meta["lastUpdated"], fhirjson.dumps(resource), fhirxml.render_xml(resource),
+                        meta["lastUpdated"], fhirjson.dumps(resource), fhirxml.render_xml(resource, strict=True),
                         existing.hidden_by if existing else hidden_by)
         return Staged(row, existing is None, bsns, search_index.extract(resource, self.local_bases),
                       existing.version_id if existing else None)

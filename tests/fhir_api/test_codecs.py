@@ -12,6 +12,7 @@ from fhir_api import fhirjson
 from fhir_api import fhirxml
 from fhir_api import schema
 from fhir_api.errors import FhirFormatError
+from fhir_api.errors import InvalidResource
 from tests.support import STU3
 from tests.support import needs_shared
 
@@ -172,6 +173,23 @@ def test_escapes_that_name_characters_are_kept() -> None:
     value = fhirjson.loads('{"a":"\\ud83d\\ude00","b":"\\\\ud800","c":"\\u00e9"}')
     assert value == {"a": "\U0001f600", "b": "\\ud800", "c": "\u00e9"}
     assert fhirjson.dumps(value) == '{"a":"\U0001f600","b":"\\\\ud800","c":"\u00e9"}'
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\x08", "\x0b", "\x1f", "\ufffe", "\uffff"])
+def test_a_character_xml_cannot_carry_is_refused_for_storage_and_replaced_in_answers(character: str) -> None:
+    resource = {"resourceType": "Condition", "code": {"text": "t"},
+                "note": [{"text": "ok"}, {"text": f"before{character}after"}]}
+    with pytest.raises(InvalidResource) as refused:
+        fhirxml.render_xml(resource, strict=True)
+    assert refused.value.issues[0].expression == "Condition.note[1].text"
+    answer = fhirxml.render_xml(resource)  # e.g. an OperationOutcome quoting what was sent
+    assert character not in answer and "before\ufffdafter" in answer
+    etree.fromstring(answer.encode())  # well-formed
+
+
+def test_tab_newline_and_carriage_return_are_kept() -> None:
+    resource = {"resourceType": "Observation", "status": "final", "code": {"text": "a\tb\nc\rd"}}
+    assert fhirxml.parse_xml(fhirxml.render_xml(resource, strict=True))["code"]["text"] == "a\tb\nc\rd"
 
 
 def test_shipped_schema_matches_the_installed_models() -> None:

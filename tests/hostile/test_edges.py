@@ -111,6 +111,8 @@ def test_malformed_bundles_are_refused_and_store_nothing(happ: t.Any, label: str
     + str(2**70) + "}}]}",  # beyond 64 bits: written by the fallback encoder, refused by validation
     '{"resourceType":"Bundle","type":"batch","entry":[{"fullUrl":"urn:uuid:1","resource":{"resourceType":'
     '"Observation","status":"final","comment":"\\ud800"},"request":{"method":"POST","url":"Observation"}}]}',
+    '{"resourceType":"Bundle","type":"batch","entry":[{"fullUrl":"urn:uuid:1","resource":{"resourceType":'
+    '"Observation","status":"final","comment":"\\u0001"},"request":{"method":"POST","url":"Observation"}}]}',
 ])
 def test_unparseable_numbers_and_nesting(happ: t.Any, text: str) -> None:
     before = stored(happ)
