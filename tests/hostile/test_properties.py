@@ -119,6 +119,17 @@ class World:
     def headers(self, patient: str, **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[patient]}", **extra}
 
+    def assert_stored_xml_is_xml(self, keys: t.Iterable[tuple[str, str]]) -> None:
+        """What is stored is served as XML too: its rendering must be well-formed XML."""
+        from lxml import etree
+
+        with self.app.extensions["dvza.db"].sessionmaker() as session:
+            for rtype, rid in keys:
+                xml = session.scalar(select(ResourceRow.xml_text).where(ResourceRow.resource_type == rtype,
+                                                                          ResourceRow.logical_id == rid))
+                if xml is not None:
+                    etree.fromstring(xml.encode())
+
     def state(self) -> tuple[int, int, int, int, int, int]:
         """(rows, sum of versions, visible rows, visible non-Task versions, queue items, audit records)."""
         visible = ResourceRow.hidden_by.is_(None)
@@ -149,7 +160,10 @@ def world(databases: t.Any, tmp_path_factory: pytest.TempPathFactory) -> t.Itera
 JUNK_TEXT = st.one_of(st.text(max_size=30), st.sampled_from(
     ["", " ", "²", "-1", "1e9", "99999999999999999999", "null", "Patient/", "../Patient/x", "%00", "a" * 300,
      "http://evil.example/fhir/Patient/x", "urn:uuid:" + str(uuid.UUID(int=7)), "#contained", "ge2020",
-     "0001-01-01T00:00+14:00", "9999-12-31", "http://loinc.org|", "|x", "\\,", "Binary/pdfa-binary1"]))
+     "0001-01-01T00:00+14:00", "9999-12-31", "http://loinc.org|", "|x", "\\,", "Binary/pdfa-binary1",
+     "bell\x07", "nul\x00", "\ufffe", "tab\tnew\nline\r"]))  # characters XML cannot carry (and tab, CR, LF)
+#: what a FHIR string may not hold and XML cannot carry
+CONTROL_CHARACTERS = st.sampled_from(["\x00", "\x07", "\x0b", "\x1f", "\ufffe", "\uffff"])
 JSON_JUNK = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), JUNK_TEXT),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(JUNK_TEXT, inner, max_size=4)),
@@ -257,7 +271,7 @@ def mutated_seeds(draw: st.DrawFn, world: World, me: str) -> t.Any:
             break
         entry = entries[draw(st.integers(0, len(entries) - 1))]
         action = draw(st.sampled_from(["reference", "reference", "method", "id", "drop", "duplicate", "junk",
-                                       "type", "attachment"]))
+                                       "type", "attachment", "text", "text"]))
         references = _references_in(entry.get("resource"))
         if action == "reference" and references:
             holder, key = references[draw(st.integers(0, len(references) - 1))]
@@ -276,6 +290,11 @@ def mutated_seeds(draw: st.DrawFn, world: World, me: str) -> t.Any:
         elif action == "junk":
             resource = entry["resource"]
             resource[draw(st.sampled_from(sorted(resource)))] = draw(JSON_JUNK)
+        elif action == "text":  # a well-placed string with hostile characters (kept: the rest stays valid)
+            texts = _texts_in(entry.get("resource"))
+            if texts:
+                holder, key = texts[draw(st.integers(0, len(texts) - 1))]
+                holder[key] = holder[key] + draw(st.one_of(JUNK_TEXT, CONTROL_CHARACTERS))
         elif action == "type":
             bundle["type"] = draw(st.sampled_from(["batch", "transaction", "document", "searchset"]))
         elif action == "attachment":
@@ -283,6 +302,21 @@ def mutated_seeds(draw: st.DrawFn, world: World, me: str) -> t.Any:
                 if key == "url":
                     holder[key] = draw(st.sampled_from([f"Binary/{k[1]}" for k in world.keys if k[0] == "Binary"]))
     return bundle
+
+
+def _texts_in(node: t.Any) -> list[tuple[dict[str, t.Any], str]]:
+    """(holder, key) of the free-text strings in ``node`` (display, text, comment, valueString, title)."""
+    found: list[tuple[dict[str, t.Any], str]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("display", "text", "comment", "valueString", "title") and isinstance(value, str):
+                found.append((node, key))
+            else:
+                found += _texts_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += _texts_in(item)
+    return found
 
 
 @st.composite
@@ -438,6 +472,7 @@ def test_hostile_submissions(world: World, me: str) -> None:
                         assert world.client.get(f"/fhir/{key[0]}/{key[1]}",
                                                 headers=world.headers(reader)).status_code == 404
         check_isolation(world, me, response, created)
+        world.assert_stored_xml_is_xml(created)
         if response.status_code < 300 and accept:  # the hospital accepts: the data joins the record
             [item] = queue.list(status="new", patient_id=me, limit=1)
             queue.claim_item(item.id, "epd")
@@ -449,6 +484,27 @@ def test_hostile_submissions(world: World, me: str) -> None:
             for rtype, rid in others_documents:  # and never opens another patient's document
                 assert world.client.get(f"/fhir/{rtype}/{rid}", headers=world.headers(
                     me, Accept="*/*")).status_code == 404, f"{me} reached {rid} after acceptance"
+
+    run()
+
+
+@pytest.mark.parametrize("me", PATIENTS)
+def test_a_control_character_in_any_text_is_refused(world: World, me: str) -> None:
+    """FHIR strings hold no control characters but tab, CR and LF, and XML cannot carry them: JSON can, so a
+    valid submission with one in any of its free-text strings is refused whole and stores nothing."""
+
+    @PROPERTY
+    @given(data=st.data())
+    def run(data: st.DataObject) -> None:
+        bundle = copy.deepcopy(data.draw(st.sampled_from(world.seeds(me))))
+        texts = [t_ for e in bundle["entry"] for t_ in _texts_in(e.get("resource"))]
+        if not texts:
+            return
+        holder, key = texts[data.draw(st.integers(0, len(texts) - 1))]
+        holder[key] = holder[key] + data.draw(CONTROL_CHARACTERS)
+        response = request_checked(world, me, lambda: world.client.post("/fhir/", data=json.dumps(bundle), headers=
+            world.headers(me, **{"Content-Type": "application/fhir+json", "MedMij-Request-ID": str(uuid.uuid4())})))
+        assert 400 <= response.status_code < 500, (key, response.get_data(as_text=True)[:500])
 
     run()
 
