@@ -9,7 +9,8 @@ Rules implemented (xml.html, json.html):
   JSON ``_x`` sibling; repeating primitives keep ``x``/``_x`` arrays aligned with ``null``.
 * Element ``id`` (for data types) and ``Extension.url`` are XML attributes; ``Resource.id`` is an
   element.
-* ``Narrative.div`` is XHTML kept as a string in JSON.
+* ``Narrative.div`` is XHTML kept as a string in JSON; it goes into the XML only as one well-formed XHTML
+  ``div`` element (otherwise a JSON string could close the ``text`` element and add elements of its own).
 * Elements are written in specification order ("Element order", xml.html#1.17.1).
 * JSON booleans/integers/decimals get their JSON types (json.html#primitive); decimals keep their
   precision (:mod:`fhir_api.fhirjson`).
@@ -234,51 +235,88 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 def render_xml(resource: dict[str, t.Any], *, strict: bool = False) -> str:
     """Write a FHIR JSON resource as FHIR XML (no XML declaration), elements in spec order. A character XML
-    cannot carry is refused (:class:`~fhir_api.errors.InvalidResource`, with the element) when ``strict``, else
-    written as U+FFFD."""
+    cannot carry, or a narrative that is not one well-formed XHTML div, is refused
+    (:class:`~fhir_api.errors.InvalidResource`, with the element) when ``strict``, else written as U+FFFD or as
+    text."""
     parts: list[str] = []
-    _write_resource(resource, parts, root=True)
+    try:
+        _write_resource(resource, parts, strict, root=True)
+    except _BadNarrative as bad:
+        refused = bad.value
+        where = _path_where(resource, lambda value: value is refused, resource.get("resourceType", "Resource"))
+        where = where or "Narrative.div"
+        text = (f"{where} is not one well-formed XHTML div element (with the XHTML namespace), so it cannot be "
+                "written into FHIR XML (narrative.html, xml.html)")
+        raise InvalidResource(text, issues=[Issue("invalid", text, expression=where)]) from None
     text = "".join(parts)
     found = _NOT_XML.search(text)
     if found is None:
         return text
     if strict:
-        where = _path_of(resource, found.group(), resource.get("resourceType", "Resource")) or "a string"
+        character = found.group()
+        where = _path_where(resource, lambda value: character in value, resource.get("resourceType", "Resource"))
+        where = where or "a string"
         text = (f"{where} holds the character U+{ord(found.group()):04X}, which XML cannot carry and a FHIR string "
                 "may not hold (no control characters but tab, carriage return and line feed; datatypes.html#string)")
         raise InvalidResource(text, issues=[Issue("invalid", text, expression=where)])
     return _NOT_XML.sub("\ufffd", text)
 
 
-def _path_of(node: t.Any, character: str, path: str) -> str | None:
-    """Where in ``node`` a string (or a property name) holds ``character``."""
+def _path_where(node: t.Any, test: t.Callable[[str], bool], path: str) -> str | None:
+    """Where in ``node`` the first string (or property name) that passes ``test`` is."""
     if isinstance(node, str):
-        return path if character in node else None
+        return path if test(node) else None
     items: t.Iterable[tuple[str, t.Any]] = ()
     if isinstance(node, dict):
         for key in node:
-            if character in key:
+            if test(key):
                 return f"{path}.{key}"
         items = ((f"{path}.{key}", value) for key, value in node.items())
     elif isinstance(node, list):
         items = ((f"{path}[{index}]", value) for index, value in enumerate(node))
     for where, value in items:
-        found = _path_of(value, character, where)
+        found = _path_where(value, test, where)
         if found is not None:
             return found
     return None
 
 
-def _write_resource(resource: dict[str, t.Any], parts: list[str], *, root: bool = False) -> None:
+class _BadNarrative(Exception):
+    def __init__(self, value: t.Any):
+        super().__init__("narrative")
+        self.value = value
+
+
+def _narrative(value: t.Any, strict: bool) -> str:
+    """``Narrative.div`` as it goes into FHIR XML: one well-formed XHTML ``div`` element, written as it came
+    (narrative.html; xml.html). Anything else — text around or after the element, another root, no XHTML
+    namespace — would not be XML, or would put elements of its own into the resource's XML: refused when
+    ``strict`` (:class:`_BadNarrative`), else written as text inside an XHTML div."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("<div") and text.endswith(">"):
+            try:
+                root = etree.fromstring(text.encode("utf-8"), _PARSER)
+            except (etree.XMLSyntaxError, ValueError):
+                root = None
+            if root is not None and root.tag == _XHTML_DIV:
+                return text
+    if strict:
+        raise _BadNarrative(value)
+    return f'<div xmlns="{XHTML_NS}">{escape_attr(value)}</div>'
+
+
+def _write_resource(resource: dict[str, t.Any], parts: list[str], strict: bool, *, root: bool = False) -> None:
     type_name = resource.get("resourceType")
     if not isinstance(type_name, str) or not stu3().is_resource(type_name):
         raise FhirFormatError(f"Unknown resource type {type_name!r}")
     parts.append(f'<{type_name} xmlns="{FHIR_NS}">' if root else f"<{type_name}>")
-    _write_children(resource, type_name, parts, is_resource=True)
+    _write_children(resource, type_name, parts, strict, is_resource=True)
     parts.append(f"</{type_name}>")
 
 
-def _write_children(node: dict[str, t.Any], type_name: str, parts: list[str], *, is_resource: bool) -> None:
+def _write_children(node: dict[str, t.Any], type_name: str, parts: list[str], strict: bool, *,
+                    is_resource: bool) -> None:
     elements = stu3().elements(type_name)
     for key in node:
         if key == "resourceType" and is_resource:
@@ -294,18 +332,18 @@ def _write_children(node: dict[str, t.Any], type_name: str, parts: list[str], *,
         if value is None and ext is None:
             continue
         if element.kind == "p":
-            _write_primitive(name, element, value, ext, parts)
+            _write_primitive(name, element, value, ext, parts, strict)
         elif element.kind == "r":
             for item in value if element.is_list else [value]:
                 parts.append(f"<{name}>")
-                _write_resource(item, parts)
+                _write_resource(item, parts, strict)
                 parts.append(f"</{name}>")
         else:
             for item in value if element.is_list else [value]:
-                _write_complex(name, element.type, item, parts)
+                _write_complex(name, element.type, item, parts, strict)
 
 
-def _write_complex(name: str, type_name: str, node: dict[str, t.Any], parts: list[str]) -> None:
+def _write_complex(name: str, type_name: str, node: dict[str, t.Any], parts: list[str], strict: bool) -> None:
     attrs = ""
     if "id" in node:
         attrs += f' id="{escape_attr(node["id"])}"'
@@ -313,7 +351,7 @@ def _write_complex(name: str, type_name: str, node: dict[str, t.Any], parts: lis
         attrs += f' url="{escape_attr(node["url"])}"'
     start = len(parts)
     parts.append("")
-    _write_children(node, type_name, parts, is_resource=False)
+    _write_children(node, type_name, parts, strict, is_resource=False)
     if len(parts) == start + 1:
         parts[start] = f"<{name}{attrs}/>"
     else:
@@ -321,9 +359,10 @@ def _write_complex(name: str, type_name: str, node: dict[str, t.Any], parts: lis
         parts.append(f"</{name}>")
 
 
-def _write_primitive(name: str, element: ElementDef, value: t.Any, ext: t.Any, parts: list[str]) -> None:
+def _write_primitive(name: str, element: ElementDef, value: t.Any, ext: t.Any, parts: list[str],
+                     strict: bool) -> None:
     if element.json_kind == "xhtml":
-        parts.append(value)
+        parts.append(_narrative(value, strict))
         return
     if element.is_list:
         values = value if value is not None else [None] * len(ext)
@@ -331,12 +370,13 @@ def _write_primitive(name: str, element: ElementDef, value: t.Any, ext: t.Any, p
         if len(values) != len(exts):
             raise FhirFormatError(f"{name} and _{name} must have the same number of items")
         for item, item_ext in zip(values, exts, strict=True):
-            _write_one_primitive(name, item, item_ext, parts)
+            _write_one_primitive(name, item, item_ext, parts, strict)
     else:
-        _write_one_primitive(name, value, ext, parts)
+        _write_one_primitive(name, value, ext, parts, strict)
 
 
-def _write_one_primitive(name: str, value: t.Any, ext: dict[str, t.Any] | None, parts: list[str]) -> None:
+def _write_one_primitive(name: str, value: t.Any, ext: dict[str, t.Any] | None, parts: list[str],
+                         strict: bool) -> None:
     attrs = ""
     if ext and "id" in ext:
         attrs += f' id="{escape_attr(ext["id"])}"'
@@ -348,5 +388,5 @@ def _write_one_primitive(name: str, value: t.Any, ext: dict[str, t.Any] | None, 
         return
     parts.append(f"<{name}{attrs}>")
     for item in extensions:
-        _write_complex("extension", "Extension", item, parts)
+        _write_complex("extension", "Extension", item, parts, strict)
     parts.append(f"</{name}>")

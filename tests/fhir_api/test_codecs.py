@@ -192,6 +192,34 @@ def test_tab_newline_and_carriage_return_are_kept() -> None:
     assert fhirxml.parse_xml(fhirxml.render_xml(resource, strict=True))["code"]["text"] == "a\tb\nc\rd"
 
 
+XHTML = 'xmlns="http://www.w3.org/1999/xhtml"'
+
+
+@pytest.mark.parametrize("div", [
+    f'<div {XHTML}>x</div></text><status value="entered-in-error"/><text><div {XHTML}>',  # closes its element
+    f'<div {XHTML}>x</div><div {XHTML}>y</div>',  # two roots
+    '<div>no namespace: it would land in FHIR\'s</div>',
+    f'<div {XHTML}>a&nbsp;b</div>',  # an entity XML does not know
+    f'<div {XHTML}>unclosed',
+    "plain text",
+    f'<?xml version="1.0"?><div {XHTML}>x</div>',
+])
+def test_a_narrative_that_is_not_one_xhtml_div_is_refused_for_storage(div: str) -> None:
+    resource = {"resourceType": "Condition", "text": {"status": "generated", "div": div}, "code": {"text": "t"}}
+    with pytest.raises(InvalidResource) as refused:
+        fhirxml.render_xml(resource, strict=True)
+    assert refused.value.issues[0].expression == "Condition.text.div"
+    answer = fhirxml.render_xml(resource)  # an answer: the narrative as text, the XML well-formed
+    parsed = fhirxml.parse_xml(answer)
+    assert parsed["code"] == {"text": "t"} and "status" not in parsed
+
+
+def test_a_well_formed_narrative_is_written_as_it_came() -> None:
+    div = f'<div {XHTML} lang="nl"><p>Gewicht <b>81</b> kg</p><!-- note --><br/></div>'
+    resource = {"resourceType": "Condition", "text": {"status": "generated", "div": div}, "code": {"text": "t"}}
+    assert div in fhirxml.render_xml(resource, strict=True)
+
+
 def test_shipped_schema_matches_the_installed_models() -> None:
     """``fhir_api/data/stu3-schema.json`` is generated; regenerate with ``python -m fhir_api.schema``."""
     shipped = json.loads(schema.SCHEMA_FILE.read_text())

@@ -87,6 +87,10 @@ BUNDLE_SHAPES: list[tuple[str, t.Callable[[], t.Any]]] = [
     ("duplicate fullUrls", lambda: {**receive_bundle(), "entry": receive_bundle()["entry"] * 2}),
     ("deeply nested extension", lambda: (lambda b: (_observation(b).update(extension=[_nested(150)]), b)[1])(
         receive_bundle())),
+    ("narrative that closes its element", lambda: (lambda b: (_observation(b).update(text={
+        "status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div></text><status '
+                                      'value="entered-in-error"/><text><div xmlns="http://www.w3.org/1999/xhtml">'}),
+        b)[1])(receive_bundle())),
     ("huge decimal", lambda: (lambda b: (_observation(b)["valueQuantity"].update(value=json.loads(
         "1e999999", parse_float=str)), b)[1])(receive_bundle())),
 ]
