@@ -89,10 +89,41 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def differences(engine: Engine) -> list[t.Any]:
-    """What autogenerate would change between the database and the models: empty when they agree."""
+    """What autogenerate would change between the database and the models: empty when they agree. Autogenerate
+    does not compare the WHERE clause of a partial index; :func:`_predicate_differences` does."""
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, schema.metadatas()))
+        return list(compare_metadata(context, schema.metadatas())) + _predicate_differences(connection)
+
+
+def _predicate_differences(connection: Connection) -> list[tuple[str, str, str | None, str | None]]:
+    """``("index predicate", name, in the database, in the models)`` for each index whose WHERE clause differs."""
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        rows = connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
+    else:
+        rows = connection.execute(text("SELECT indexname, indexdef FROM pg_indexes "
+                                       "WHERE schemaname = current_schema()"))
+    in_database = {name: _predicate(definition) for name, definition in rows}
+    found = []
+    for metadata in schema.metadatas():
+        for table in metadata.tables.values():
+            for index in table.indexes:
+                where = index.dialect_options[dialect].get("where")
+                model = _normal(str(where)) if where is not None else None
+                if index.name in in_database and in_database[index.name] != model:
+                    found.append(("index predicate", str(index.name), in_database[index.name], model))
+    return found
+
+
+def _predicate(definition: str) -> str | None:
+    head, separator, predicate = definition.partition(" WHERE ")
+    return _normal(predicate) if separator else None
+
+
+def _normal(expression: str) -> str:
+    """A WHERE clause without the parentheses, quotes, spacing and case each database writes it with."""
+    return "".join(expression.replace("(", " ").replace(")", " ").replace('"', " ").lower().split())
 
 
 def new_revision(engine: Engine, message: str, *, directory: Path = MIGRATIONS) -> Path:

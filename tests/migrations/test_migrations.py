@@ -88,6 +88,20 @@ def test_models_and_migrations_agree(databases: DatabaseFactory) -> None:
     engine.dispose()
 
 
+def test_a_partial_index_that_lost_its_where_clause_is_a_difference(databases: DatabaseFactory) -> None:
+    """Autogenerate does not compare index WHERE clauses; ``migrate.differences`` does (migration 0004)."""
+    engine = create_engine(databases.new("predicate"))
+    try:
+        assert migrate.differences(engine) == []
+        with engine.begin() as connection:
+            connection.execute(text("DROP INDEX ix_fhir_resource_hidden_by"))
+            connection.execute(text("CREATE INDEX ix_fhir_resource_hidden_by ON fhir_resource (hidden_by)"))
+        assert migrate.differences(engine) == [
+            ("index predicate", "ix_fhir_resource_hidden_by", None, "hidden_byisnotnull")]
+    finally:
+        engine.dispose()
+
+
 def test_the_test_databases_are_at_head(databases: DatabaseFactory) -> None:
     """The suite's template (empty, or made by the release and upgraded) is at the newest revision and matches
     the models, so every other test runs on the schema the code expects."""
