@@ -77,6 +77,24 @@ def db_check() -> None:
     click.echo("database schema matches the models")
 
 
+@db_group.command("check-xml", help="Exit 1 if a stored resource's XML rendering is not well-formed XML (possible "
+                  "for data stored before control characters and unchecked narratives were refused); lists type/id "
+                  "only, never content.")
+@with_appcontext
+def db_check_xml() -> None:
+    from fhir_api.store import unwritable_xml
+
+    found = 0
+    with get_database(current_app).sessionmaker() as session:
+        for resource_type, logical_id, why in unwritable_xml(session):
+            found += 1
+            click.echo(f"  {resource_type}/{logical_id}: {why}")
+    if found:
+        raise click.ClickException(f"{found} stored resource(s) cannot be served as XML: correct them through the "
+                                   "source API, or reject them in the return queue if they await review")
+    click.echo("every stored resource renders as well-formed XML")
+
+
 @db_group.command("revision", help="Development: write the next migration from the differences between the models "
                   "and this database (at the newest revision); read and complete the draft before committing it.")
 @click.option("-m", "--message", required=True, help="What the change is, e.g. 'index of appointments by date'.")

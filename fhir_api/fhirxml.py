@@ -77,6 +77,15 @@ def parse_xml(data: bytes | str) -> dict[str, t.Any]:
         raise FhirFormatError(f"The XML is nested more than {MAX_DEPTH} levels deep") from None
 
 
+def well_formed(text: str) -> bool:
+    """Is ``text`` one well-formed XML document (parsed as FHIR XML is: no DTD, no entities, no network)?"""
+    try:
+        etree.fromstring(text.encode("utf-8"), _PARSER)
+    except (etree.XMLSyntaxError, ValueError):
+        return False
+    return True
+
+
 def _check_depth(root: etree._Element) -> None:
     depth = 0
     for action, _ in etree.iterwalk(root, events=("start", "end")):

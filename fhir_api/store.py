@@ -365,3 +365,20 @@ def document_issues(resource: dict[str, t.Any], exists_: t.Callable[[str, str], 
             issues.append(Issue("invalid", f"DocumentReference.content[{index}].attachment.url {url!r} "
                                            "points at a document this server does not hold"))
     return issues
+
+
+def unwritable_xml(session: Session, *, batch: int = 500) -> t.Iterator[tuple[str, str, str]]:
+    """(type, id, why) of every stored resource whose XML rendering is not well-formed XML — possible for what
+    was stored before control characters and unchecked narratives were refused (fhir_api.fhirxml). Reads the
+    table in primary-key order, ``batch`` rows at a time; says where, never what the data holds."""
+    last = 0
+    while True:
+        rows = session.execute(select(_RESOURCES.c.pk, _RESOURCES.c.resource_type, _RESOURCES.c.logical_id,
+                                      _RESOURCES.c.xml_text).where(_RESOURCES.c.pk > last)
+                               .order_by(_RESOURCES.c.pk).limit(batch)).all()
+        if not rows:
+            return
+        for pk, resource_type, logical_id, xml_text in rows:
+            last = pk
+            if not fhirxml.well_formed(xml_text):
+                yield resource_type, logical_id, "its XML rendering is not well-formed XML"
