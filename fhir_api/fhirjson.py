@@ -87,12 +87,17 @@ def dumps(value: t.Any, *, pretty: bool = False) -> str:
     if pretty:
         return simplejson.dumps(value, use_decimal=True, ensure_ascii=False, indent=2, allow_nan=False)
     try:
-        return orjson.dumps(value, default=_decimal_fragment).decode("utf-8")
+        return orjson.dumps(value, default=_decimal_fragment, option=_AS_SIMPLEJSON).decode("utf-8")
     except orjson.JSONEncodeError:  # an integer beyond 64 bits, a lone surrogate, a type orjson does not write
         pass
     return simplejson.dumps(
         value, use_decimal=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
     )
+
+
+#: dates and dataclasses go to ``default`` (and so to simplejson, which refuses them) instead of being written;
+#: floats, which FHIR JSON read by :func:`loads` never holds, are orjson's (it writes NaN as null)
+_AS_SIMPLEJSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _decimal_fragment(value: t.Any) -> t.Any:

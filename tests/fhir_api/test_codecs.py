@@ -159,6 +159,8 @@ def test_dumps_writes_what_simplejson_writes() -> None:
         values += [fhirjson.loads(path.read_bytes()) for path in fixtures]
     for value in values:
         assert fhirjson.dumps(value) == reference(value)
+    with pytest.raises(TypeError):  # not JSON: refused, as simplejson refuses it
+        fhirjson.dumps({"when": __import__("datetime").date(2026, 1, 1)})
 
 
 @pytest.mark.parametrize("escape", ["\\ud800", "\\uDC00", "x\\udbff", "\\ud83d\\u0041"])
