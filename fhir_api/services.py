@@ -75,6 +75,8 @@ class Submission:
 class PriorSubmission:
     body_sha256: str
     response_json: str
+    #: whose it was: a replay answers only the same patient's token (the answer holds that patient's data)
+    patient_id: str | None = None
     status_code: int = 200
 
 

@@ -125,7 +125,7 @@ def submit(grant: AccessGrant, digest: str, fmt: str,
     request_id = (request.headers.get("MedMij-Request-ID") or "").strip()[:64] or str(uuid.uuid4())
     prior = sink.prior(session, client_id=client, request_id=request_id)
     if prior is not None:
-        return _replay(prior, digest, fmt)
+        return _replay(prior, digest, fmt, grant)
     submission_id = str(uuid.uuid4())
     try:
         kind, dienst, resources, summary, response_body, status = build(session, submission_id)
@@ -145,7 +145,7 @@ def submit(grant: AccessGrant, digest: str, fmt: str,
         prior = sink.prior(session, client_id=client, request_id=request_id)
         if prior is None:  # pragma: no cover - the unique constraint fired, so it exists
             raise
-        return _replay(prior, digest, fmt)
+        return _replay(prior, digest, fmt, grant)
     except BaseException:
         session.rollback()
         raise
@@ -159,8 +159,11 @@ def _action() -> str:
     return event.action if event else "submission"
 
 
-def _replay(prior: t.Any, digest: str, fmt: str) -> Response:
-    if prior.body_sha256 != digest:
+def _replay(prior: t.Any, digest: str, fmt: str, grant: AccessGrant) -> Response:
+    """The stored answer to an earlier identical submission (same PGO, MedMij-Request-ID, body and patient). The
+    answer holds that patient's data: another patient's token with the same id and body gets the same refusal
+    as a different body, which says nothing about the first (core.rscint.201: one id, one request)."""
+    if prior.body_sha256 != digest or prior.patient_id != grant.patient_id:
         raise Conflict("This MedMij-Request-ID was already used for a different submission")
     audit(_action(), detail="replay of an earlier submission with the same MedMij-Request-ID")
     body = fhirjson.loads(prior.response_json)

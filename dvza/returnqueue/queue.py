@@ -52,7 +52,7 @@ if t.TYPE_CHECKING:
 
 STATUSES = ("new", "claimed", "accepted", "rejected")
 _ITEMS = QueueItem.__table__
-_PRIOR = select(_ITEMS.c.body_sha256, _ITEMS.c.response_json).where(
+_PRIOR = select(_ITEMS.c.body_sha256, _ITEMS.c.response_json, _ITEMS.c.patient_id).where(
     _ITEMS.c.client_id == bindparam("client_id"), _ITEMS.c.request_id == bindparam("request_id"))
 _ENQUEUE = insert(_ITEMS)
 
@@ -117,7 +117,7 @@ class ReturnQueue:
     # ---------------------------------------------------------------- SubmissionSink (fhir_api)
     def prior(self, session: Session, *, client_id: str, request_id: str) -> PriorSubmission | None:
         found = session.connection().execute(_PRIOR, {"client_id": client_id, "request_id": request_id}).first()
-        return PriorSubmission(found[0], found[1]) if found is not None else None
+        return PriorSubmission(found[0], found[1], found[2]) if found is not None else None
 
     def enqueue(self, session: Session, submission: Submission) -> None:
         """Add the item in the caller's transaction (one Core INSERT). A concurrent submission with the

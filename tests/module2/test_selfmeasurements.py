@@ -182,6 +182,35 @@ def test_retries_are_idempotent(receiving: t.Any) -> None:
     assert row_count(receiving) == before
 
 
+def test_a_replay_answers_only_the_patient_it_was_for(receiving: t.Any) -> None:
+    """One PGO, two patients, the same MedMij-Request-ID and body: the stored answer holds the first patient's
+    data, so the second patient's token gets the refusal a different body gets, and nothing is stored."""
+    from oauth.tokens import ACCESS
+    from oauth.tokens import store_token
+
+    with receiving.app_context(), receiving.extensions["dvza.db"].sessionmaker() as session:
+        for patient, token in ((BERGZOON, "shared-pgo-bergzoon"), (BOURGONJEE, "shared-pgo-bourgonjee")):
+            store_token(session, token, kind=ACCESS, patient_id=patient, gegevensdiensten=["52", "53"],
+                        client_id="pgo.example.nl", lifetime=timedelta(hours=1))
+        session.commit()
+    client = receiving.test_client()
+    body = fixture_text(RECEIVE / "medmij-selfmeasurements-serve-receive-scenario-2-2-bundle.json")
+
+    def headers(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json",
+                "Accept": "application/fhir+json", "MedMij-Request-ID": "shared-request-1"}
+
+    first = client.post("/fhir/", data=body, headers=headers("shared-pgo-bergzoon"))
+    assert first.status_code == 200, first.get_data(as_text=True)[:300]
+    before = row_count(receiving)
+    other = client.post("/fhir/", data=body, headers=headers("shared-pgo-bourgonjee"))
+    assert other.status_code == 409, other.get_data(as_text=True)[:300]
+    assert BERGZOON not in other.get_data(as_text=True)
+    assert row_count(receiving) == before
+    again = client.post("/fhir/", data=body, headers=headers("shared-pgo-bergzoon"))  # the real retry still works
+    assert again.status_code == 200 and again.get_json()["entry"] == first.get_json()["entry"]
+
+
 def test_submissions_need_the_sending_gegevensdienst(receiving: t.Any) -> None:
     from oauth.tokens import ACCESS
     from oauth.tokens import store_token
