@@ -41,6 +41,7 @@ from dataclasses import field
 from flask import Blueprint
 from flask import Response
 from flask import request
+from sqlalchemy.orm.exc import StaleDataError
 
 from . import compartment
 from . import content_rules
@@ -550,7 +551,11 @@ def _write(plans: list[Planned], store: ResourceStore, submission_id: str) -> di
                        for i in exc.issues]
     if issues:
         raise _refusal(issues)
-    return {index: store.write(item) for index, item in staged.items()}  # … then the writes, together
+    try:
+        return {index: store.write(item) for index, item in staged.items()}  # … then the writes, together
+    except StaleDataError:  # a Task this transaction completes was changed by another request meanwhile
+        raise Conflict("A resource of this submission was changed by another request meanwhile; read it and try "
+                       "again") from None
 
 
 def _response_bundle(bundle_type: str, plans: list[Planned], written: dict[int, Written],
@@ -607,10 +612,24 @@ def task_update(grant: AccessGrant, scope: Scope, resource: dict[str, t.Any], fm
         current = _visible_task(store, grant, scope, resource["id"])
         if current is None:
             raise NotFound(f"Task/{resource['id']} is not known")
+        validate_structure(resource)  # the rules below read it: they only ever see valid STU3
         issues = questionnaires.task_change_issues(current, resource, completing=False)
         if issues:
             raise BusinessRuleViolation(f"This change to Task/{resource['id']} is refused", issues=issues)
-        written = store.put(questionnaires.apply_pgo_change(current, resource, now_instant()))
+        changed = questionnaires.apply_pgo_change(current, resource, now_instant())
+        # what the PGO may set (output, note) may refer only to its own patient's data, like a submission: the
+        # references the hospital put on the Task are its own
+        plan = Planned(0, "PUT", changed, None, f"Task/{resource['id']}", is_update=True)
+        issues = _reference_issues([plan], grant, scope, store, _local_references(current, store.local_bases))
+        if issues:
+            raise BusinessRuleViolation(f"This change to Task/{resource['id']} is refused", issues=[
+                Issue(i.code, i.diagnostics.replace("Bundle.entry[0].resource: ", ""), expression=i.expression)
+                for i in issues])
+        try:
+            written = store.put(changed)
+        except StaleDataError:
+            raise Conflict(f"Task/{resource['id']} was changed by another request meanwhile; read it and try "
+                           "again") from None
         body = fhirjson.loads(written.row.json_text)
         summary = f"Taak {current.get('description') or resource['id']}: {current.get('status')} → {body.get('status')}"
         return "task-status", _dienst_for("task-status", grant), [f"Task/{resource['id']}"], summary, body, 200

@@ -207,6 +207,65 @@ def test_task_changes_other_than_status_are_refused_or_ignored(qapp: t.Any) -> N
     assert response.get_json()["description"] == task["description"]
 
 
+def test_a_task_update_may_refer_only_to_the_patients_own_data(qapp: t.Any) -> None:
+    """What the PGO may set on a Task (output, note) may not point at another patient's data, nor at a shared
+    resource the Task does not already name: no display of it comes back, nothing is stored, and no other
+    patient's document changes hands (a Binary claimed by two patients would be served to neither)."""
+    load_cert_data(qapp, "pdfa")
+    client = qapp.test_client()
+    task_id = new_task(qapp, "Vink-Intake")
+    task = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()
+    other = client.get("/fhir/Patient", headers=bearer("XXXREPSCHER")).get_json()["entry"][0]["resource"]
+    document_owner = "example-pdfa-kwalificatie1"
+    raw = {"Accept": "application/pdf"}
+    assert client.get("/fhir/Binary/pdfa-binary1", headers=bearer(document_owner) | raw).status_code == 200
+    for target in (f"Patient/{other['id']}", "Binary/pdfa-binary1"):
+        for change in ({"output": [{"type": {"text": "uitkomst"}, "valueReference": {"reference": target}}]},
+                       {"note": [{"authorReference": {"reference": target}, "text": "notitie"}]}):
+            response = client.put(f"/fhir/Task/{task_id}", data=json.dumps(task | {"status": "accepted"} | change),
+                                  headers=submit_headers("XXXVINK"))
+            assert response.status_code == 422, (target, response.get_data(as_text=True)[:300])
+            assert other["name"][0]["family"] not in response.get_data(as_text=True)
+    assert client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()["status"] == "requested"
+    assert client.get("/fhir/Binary/pdfa-binary1", headers=bearer(document_owner) | raw).status_code == 200
+    own_patient = client.get("/fhir/Patient", headers=bearer("XXXVINK")).get_json()["entry"][0]["resource"]["id"]
+    own = {"output": [{"type": {"text": "uitkomst"}, "valueReference": {"reference": f"Patient/{own_patient}"}}]}
+    assert client.put(f"/fhir/Task/{task_id}", data=json.dumps(task | {"status": "accepted"} | own),
+                      headers=submit_headers("XXXVINK")).status_code == 200
+
+
+@pytest.mark.parametrize("change", [{"status": ["accepted"]}, {"status": {"x": 1}}, {"code": "x"},
+                                    {"code": {"coding": ["x"]}}, {"requester": [{}]}, {"input": "x"},
+                                    {"input": ["x"]}])
+def test_a_malformed_task_update_is_refused_not_failed(qapp: t.Any, change: dict[str, t.Any]) -> None:
+    client = qapp.test_client()
+    task_id = new_task(qapp, "Vink-Intake")
+    task = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()
+    response = client.put(f"/fhir/Task/{task_id}", data=json.dumps(task | change), headers=submit_headers("XXXVINK"))
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json() == task
+
+
+def test_a_task_changed_meanwhile_is_a_conflict(qapp: t.Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two PGOs update one Task at once: the store's version check (StaleDataError) stops the later one; it gets
+    409, not an internal error."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from fhir_api.store import ResourceStore
+
+    client = qapp.test_client()
+    task_id = new_task(qapp, "Vink-Intake")
+    task = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()
+
+    def lost_race(*_: t.Any, **__: t.Any) -> t.Any:
+        raise StaleDataError("the row was updated meanwhile")
+
+    monkeypatch.setattr(ResourceStore, "put", lost_race)
+    response = client.put(f"/fhir/Task/{task_id}", data=json.dumps(task | {"status": "accepted"}),
+                          headers=submit_headers("XXXVINK"))
+    assert response.status_code == 409, response.get_data(as_text=True)[:300]
+
+
 def test_task_status_changes_are_queued_and_visible_at_once(qapp: t.Any) -> None:
     client = qapp.test_client()
     task_id = new_task(qapp, "Boumann-PHQ9E")
