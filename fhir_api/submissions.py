@@ -380,24 +380,24 @@ def _norm(text: str | None) -> str:
 
 
 def _document_rules(plans: list[Planned], store: ResourceStore) -> list[Issue]:
+    """Documents (PDF/A, gegevensdienst 57) come as PDF: in a Binary the DocumentReference points at, or inline
+    in the DocumentReference's ``attachment.data`` — checked alike (base64, size limit, application/pdf, %PDF)."""
     issues: list[Issue] = []
     limit = services().limits.max_attachment_bytes
     binaries = {p.target for p in plans if p.resource["resourceType"] == "Binary"}
     for plan in plans:
         resource, where = plan.resource, f"Bundle.entry[{plan.index}].resource"
         if resource["resourceType"] == "Binary":
-            try:
-                data = base64.b64decode(resource.get("content", ""), validate=True)
-            except (binascii.Error, ValueError):
-                issues.append(Issue("invalid", f"{where}.content is not valid base64"))
-                continue
-            if len(data) > limit:
-                raise PayloadTooLarge(f"{where}: the document is {len(data)} bytes; at most {limit} are accepted")
-            if resource.get("contentType") != "application/pdf" or not data.startswith(b"%PDF"):
-                issues.append(Issue("business-rule", f"{where}: only PDF documents (application/pdf) are accepted"))
+            issues += _pdf_issues(resource.get("content", ""), resource.get("contentType"), f"{where}.content",
+                                  limit)
         elif resource["resourceType"] == "DocumentReference":
             issues += [Issue(i.code, f"{where}: {i.diagnostics}") for i in document_issues(
                 resource, lambda t_, i: f"{t_}/{i}" in binaries, store.local_bases)]
+            for index, content in enumerate(resource.get("content") or []):
+                attachment = (content or {}).get("attachment") or {}
+                if attachment.get("data") is not None:
+                    issues += _pdf_issues(attachment["data"], attachment.get("contentType"),
+                                          f"{where}.content[{index}].attachment.data", limit)
     documents = {target for p in plans if p.resource["resourceType"] == "DocumentReference"
                  for target in _attachment_targets(p.resource, store.local_bases)}
     for plan in plans:
@@ -405,6 +405,18 @@ def _document_rules(plans: list[Planned], store: ResourceStore) -> list[Issue]:
             issues.append(Issue("business-rule", f"Bundle.entry[{plan.index}].resource: this Binary is not the "
                                                  "document of a DocumentReference in this submission"))
     return issues
+
+
+def _pdf_issues(encoded: t.Any, content_type: t.Any, where: str, limit: int) -> list[Issue]:
+    try:
+        data = base64.b64decode(encoded if isinstance(encoded, str) else "", validate=True)
+    except (binascii.Error, ValueError):
+        return [Issue("invalid", f"{where} is not valid base64")]
+    if len(data) > limit:
+        raise PayloadTooLarge(f"{where}: the document is {len(data)} bytes; at most {limit} are accepted")
+    if content_type != "application/pdf" or not data.startswith(b"%PDF"):
+        return [Issue("business-rule", f"{where}: only PDF documents (application/pdf) are accepted")]
+    return []
 
 
 def _attachment_targets(resource: dict[str, t.Any], bases: t.Sequence[str]) -> set[str]:

@@ -68,12 +68,26 @@ def _binary(bundle: dict[str, t.Any]) -> dict[str, t.Any]:
     return next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Binary")
 
 
+def _inline(bundle: dict[str, t.Any], content_type: str, data: bytes | None) -> None:
+    """The document as ``attachment.data`` of the DocumentReference, no Binary."""
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Binary"]
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "DocumentReference":
+            attachment = entry["resource"]["content"][0]["attachment"]
+            attachment.pop("url", None)
+            attachment.update(contentType=content_type, data=base64.b64encode(data).decode() if data else "***")
+
+
 @pytest.mark.parametrize(("mutate", "status", "message"), [
     (lambda b: _binary(b).update(contentType="image/png"), 422, "only PDF"),
     (lambda b: _binary(b).update(content=base64.b64encode(b"not a pdf").decode()), 422, "only PDF"),
     (lambda b: _binary(b).update(content="***"), 400, "base64"),
     (lambda b: b["entry"].remove(next(e for e in b["entry"] if e["resource"]["resourceType"] == "Binary")), 400,
      "not an entry"),
+    # the document inline in the DocumentReference instead of a Binary: the same rules
+    (lambda b: _inline(b, "text/html", b"<script>alert(1)</script>"), 422, "only PDF"),
+    (lambda b: _inline(b, "application/pdf", b"not a pdf"), 422, "only PDF"),
+    (lambda b: _inline(b, "application/pdf", None), 400, "base64"),
 ])
 def test_refused_documents_change_nothing(docapp: t.Any, mutate: t.Any, status: int, message: str) -> None:
     bundle = _bundle()
@@ -82,6 +96,14 @@ def test_refused_documents_change_nothing(docapp: t.Any, mutate: t.Any, status: 
     assert response.status_code == status, response.get_data(as_text=True)[:500]
     assert message in response.get_data(as_text=True)
     assert docapp.extensions["dvza.queue"].list() == []
+
+
+def test_an_inline_pdf_is_accepted_like_a_binary(docapp: t.Any) -> None:
+    bundle = _bundle()
+    pdf = base64.b64decode(_binary(bundle)["content"])
+    _inline(bundle, "application/pdf", pdf)
+    response = docapp.test_client().post("/fhir/", data=json.dumps(bundle), headers=submit_headers(ELLENS))
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
 
 
 def test_attachment_size_limit(docapp: t.Any) -> None:
