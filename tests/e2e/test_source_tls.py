@@ -14,11 +14,11 @@ import pytest
 import requests
 
 from certs.pki import ensure_dev_pki
+from dvza.devtools.processes import CHECKOUT
+from dvza.devtools.processes import dvza_command
 from dvza.devtools.processes import free_port
 from dvza.devtools.processes import wait_until_answers
 from dvza.devtools.synthetic import records
-from tests.e2e.test_serve_operations import REPO
-from tests.e2e.test_serve_operations import dvza
 from tests.e2e.test_serve_operations import environment
 
 pytestmark = pytest.mark.e2e
@@ -30,17 +30,17 @@ EPD, PGO = "epd.localhost", "pgo.localhost"
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[dict[str, t.Any]]:
     instance = tmp_path_factory.mktemp("source-tls")
     pki = ensure_dev_pki(instance / "pki", clients=[EPD, PGO])
-    printed = subprocess.run(dvza("source", "certificate", str(pki.clients[EPD].cert), "--name", "epd"),
-                             env=environment(instance), cwd=REPO, capture_output=True, text=True, check=True).stdout
+    printed = subprocess.run(dvza_command("source", "certificate", str(pki.clients[EPD].cert), "--name", "epd"),
+                             env=environment(instance), cwd=CHECKOUT, capture_output=True, text=True, check=True).stdout
     setting = re.search(r"DVZA_SOURCE_CERTIFICATES='([^']+)'", printed)
     assert setting, printed
     port = free_port()
     log = (instance / "server.log").open("wb")
     env = environment(instance, DVZA_QUALIFICATION_MODE="true", DVZA_SOURCE_CERTIFICATES=setting.group(1))
     process = subprocess.Popen(
-        dvza("serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--certfile", str(pki.server.cert),
+        dvza_command("serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--certfile", str(pki.server.cert),
              "--keyfile", str(pki.server.key), "--ca-certs", str(pki.ca_cert), "--client-cert", "required"),
-        env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        env=env, cwd=CHECKOUT, stdout=log, stderr=subprocess.STDOUT)
     base = f"https://localhost:{port}"
     epd = requests.Session()
     epd.cert, epd.verify = (str(pki.clients[EPD].cert), str(pki.clients[EPD].key)), str(pki.ca_cert)
