@@ -82,7 +82,8 @@ def parse(
     search = ParsedSearch(resource_type, count=default_count)
     for raw_name, value in items:
         name, _, modifier = raw_name.partition(":")
-        if names_bsn(value):  # refused even with handling=lenient: never ignored silently
+        if names_bsn(value) or any(names_bsn(part) for part in _split_or(value)):  # escapes removed: "bs\\n|…"
+            # refused even with handling=lenient: never ignored silently
             raise InvalidRequest("A BSN is never accepted in a request to this server: the patient follows from "
                                  "the access token (MedMij core.rscint.203)")
         if raw_name in FORMAT_PARAMS:
