@@ -318,7 +318,7 @@ class PatientView:
                 return Page(total, [], [], None)
             count = search.count if search.count is not None else total
             page = rows[search.offset: search.offset + count]
-            next_offset = search.offset + count if search.offset + count < total else None
+            next_offset = search.offset + count if 0 < count and search.offset + count < total else None
             return Page(total, page, self._includes(search.includes, page, column) if page else [], next_offset)
         rtype = search.resource_type
         vshape, vvalues = self._visible_parts(rtype, via_reference=False)
@@ -358,7 +358,7 @@ class PatientView:
             total = search.offset + len(matches)
         else:
             total = self._count(base_key, where, [rtype, *where_values])
-        next_offset = search.offset + count if search.offset + count < total else None
+        next_offset = search.offset + count if 0 < count and search.offset + count < total else None
         included = self._includes(search.includes, matches, column) if matches else []
         return Page(total, matches, included, next_offset)
 

@@ -80,12 +80,20 @@ def parse(
     """Parse decoded query parameters; raise :class:`InvalidRequest` for anything unsupported."""
     known = params_for(resource_type)
     search = ParsedSearch(resource_type, count=default_count)
+    items = list(items)
+    if len(items) > MAX_PARAMETERS:  # like the limits below, never ignored with handling=lenient
+        raise InvalidRequest(f"At most {MAX_PARAMETERS} search parameters are accepted in one request")
     for raw_name, value in items:
         name, _, modifier = raw_name.partition(":")
-        if names_bsn(value) or any(names_bsn(part) for part in _split_or(value)):  # escapes removed: "bs\\n|…"
+        parts = _split_or(value)
+        if names_bsn(value) or any(names_bsn(part) for part in parts):  # escapes removed: "bs\\n|…"
             # refused even with handling=lenient: never ignored silently
             raise InvalidRequest("A BSN is never accepted in a request to this server: the patient follows from "
                                  "the access token (MedMij core.rscint.203)")
+        if len(parts) > MAX_VALUES:
+            raise InvalidRequest(f"{raw_name}: at most {MAX_VALUES} values (separated by commas) are accepted")
+        if any(len(part) > MAX_VALUE_LENGTH for part in parts):
+            raise InvalidRequest(f"{raw_name}: a search value is at most {MAX_VALUE_LENGTH} characters long")
         if raw_name in FORMAT_PARAMS:
             search.used.append((raw_name, value))
             continue
@@ -123,7 +131,19 @@ def parse(
         search.used.append((raw_name, value))
     if lastn and search.lastn_max is None:
         search.lastn_max = 1
+    if lastn and sum(len(c.values) for c in search.conditions if c.param.name == "code") > MAX_LASTN_CODES:
+        raise InvalidRequest(f"$lastn takes at most {MAX_LASTN_CODES} codes in one request")
     return search
+
+
+#: Bounds on one search, so that no request can make a statement too large for the database (SQLite refuses an
+#: expression tree deeper than 1000, and a LIKE pattern that is too long) or cost minutes of CPU. Values are
+#: indexed at up to 255 characters, so a longer one matches nothing anyway. ``$lastn`` compiles a statement per
+#: requested code, each excluding the earlier ones: its cost grows with the square of the number of codes.
+MAX_PARAMETERS = 100
+MAX_VALUES = 100
+MAX_VALUE_LENGTH = 512
+MAX_LASTN_CODES = 20
 
 
 _COUNT_RE = re.compile(r"[0-9]{1,9}", re.ASCII)

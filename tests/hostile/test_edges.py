@@ -144,6 +144,28 @@ def test_hostile_search_values(happ: t.Any, query: str) -> None:
     assert response.get_json()["resourceType"] in ("OperationOutcome", "Bundle")
 
 
+@pytest.mark.parametrize(("query", "message"), [
+    ("Observation?code=" + ",".join(f"x{i}" for i in range(497)), "at most 100 values"),  # was a 500 on SQLite
+    ("Observation?" + "&".join("code=x" for _ in range(988)), "100 search parameters"),
+    ("Patient?name=" + "a" * 50_000, "at most 512 characters"),  # a LIKE pattern SQLite called too complex
+    ("Observation/$lastn?code=" + ",".join(f"s|c{i}" for i in range(400)), "at most 100 values"),
+    ("Observation/$lastn?code=" + ",".join(f"s|c{i}" for i in range(21)), "at most 20 codes"),  # minutes of CPU
+    ("Observation?_count=1&" + "&".join("code=x" for _ in range(101)) + "&_format=json", "search parameters"),
+])
+def test_searches_too_large_for_the_database_are_refused(happ: t.Any, query: str, message: str) -> None:
+    for headers in ({}, {"Prefer": "handling=lenient"}):  # never ignored: the limits are not a parameter's
+        response = happ.test_client().get(f"/fhir/{query}", headers=bearer(BERGZOON) | headers)
+        assert response.status_code == 400 and message in response.get_data(as_text=True), \
+            response.get_data(as_text=True)[:300]
+
+
+def test_count_zero_pages_nowhere(happ: t.Any) -> None:
+    """``_count=0`` asks for the total only: no next link (one that pointed at itself made clients loop)."""
+    bundle = happ.test_client().get("/fhir/Patient?_count=0", headers=bearer(BERGZOON)).get_json()
+    assert bundle["total"] > 0 and bundle.get("entry", []) == []
+    assert [link["relation"] for link in bundle["link"]] == ["self"]
+
+
 @pytest.mark.parametrize(("header", "value"), [
     ("MedMij-Request-ID", "r" * 300), ("X-Correlation-ID", "c" * 65), ("MedMij-Request-ID", "two words"),
 ])
