@@ -244,18 +244,26 @@ def resources(draw: st.DrawFn, world: World, me: str, urns: list[str]) -> dict[s
 
 
 def _references_in(node: t.Any) -> list[tuple[dict[str, t.Any], str]]:
-    """(holder, key) of every reference and attachment URL below ``node``."""
+    """(holder, key) of the literal references in ``node``: Reference.reference and Attachment.url."""
+    return _holders(node, lambda holder, key, value: isinstance(value, str) and (
+        key == "reference" or (key == "url" and "contentType" in holder)))
+
+
+Holders = list[tuple[dict[str, t.Any], str]]
+
+
+def _holders(node: t.Any, wanted: t.Callable[[dict[str, t.Any], str, t.Any], bool]) -> Holders:
+    """(holder, key) of every property in ``node`` that ``wanted`` picks (not looking further into those)."""
     found: list[tuple[dict[str, t.Any], str]] = []
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in ("reference", "url") and isinstance(value, str) and key != "url" or (
-                    key == "url" and isinstance(value, str) and "contentType" in node):
+            if wanted(node, key, value):
                 found.append((node, key))
             else:
-                found += _references_in(value)
+                found += _holders(value, wanted)
     elif isinstance(node, list):
         for item in node:
-            found += _references_in(item)
+            found += _holders(item, wanted)
     return found
 
 
@@ -306,17 +314,8 @@ def mutated_seeds(draw: st.DrawFn, world: World, me: str) -> t.Any:
 
 def _texts_in(node: t.Any) -> list[tuple[dict[str, t.Any], str]]:
     """(holder, key) of the free-text strings in ``node`` (display, text, comment, valueString, title)."""
-    found: list[tuple[dict[str, t.Any], str]] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("display", "text", "comment", "valueString", "title") and isinstance(value, str):
-                found.append((node, key))
-            else:
-                found += _texts_in(value)
-    elif isinstance(node, list):
-        for item in node:
-            found += _texts_in(item)
-    return found
+    return _holders(node, lambda _holder, key, value: isinstance(value, str) and key in (
+        "display", "text", "comment", "valueString", "title"))
 
 
 @st.composite
