@@ -481,10 +481,11 @@ def _local_references(resource: dict[str, t.Any], bases: t.Sequence[str]) -> set
 
 
 def _reference_issues(plans: list[Planned], grant: AccessGrant, scope: Scope, store: ResourceStore,
-                      allowed: set[str]) -> list[Issue]:
+                      allowed: set[str], *, in_bundle: bool = True) -> list[Issue]:
     """Every local reference of the submission must stay inside it or inside the token's own
     patient (see the module docstring). Unknown, other patients' and shared targets get the same
-    answer, so a PGO learns nothing about what exists."""
+    answer, so a PGO learns nothing about what exists. ``in_bundle``: name the entry in each issue (a
+    single resource, such as a PUT Task, has none)."""
     from .view import PatientView
 
     inside = {p.target for p in plans} | {f"Patient/{grant.patient_id}"} | allowed
@@ -505,9 +506,9 @@ def _reference_issues(plans: list[Planned], grant: AccessGrant, scope: Scope, st
                 row = view.read(target.type, target.id) if compartment.is_patient_data(target.type) else None
                 checked[name] = row is not None and row.patient_id == grant.patient_id
             if not checked[name]:
-                issues.append(Issue("business-rule", f"Bundle.entry[{plan.index}].resource: {path} refers to "
-                                                     f"{name}, which is neither in this submission nor in this "
-                                                     "patient's record", expression=path))
+                entry = f"Bundle.entry[{plan.index}].resource: " if in_bundle else ""
+                issues.append(Issue("business-rule", f"{entry}{path} refers to {name}, which is neither in this "
+                                                     "submission nor in this patient's record", expression=path))
     return issues
 
 
@@ -632,11 +633,10 @@ def task_update(grant: AccessGrant, scope: Scope, resource: dict[str, t.Any], fm
         # what the PGO may set (output, note) may refer only to its own patient's data, like a submission: the
         # references the hospital put on the Task are its own
         plan = Planned(0, "PUT", changed, None, f"Task/{resource['id']}", is_update=True)
-        issues = _reference_issues([plan], grant, scope, store, _local_references(current, store.local_bases))
+        issues = _reference_issues([plan], grant, scope, store, _local_references(current, store.local_bases),
+                                   in_bundle=False)
         if issues:
-            raise BusinessRuleViolation(f"This change to Task/{resource['id']} is refused", issues=[
-                Issue(i.code, i.diagnostics.replace("Bundle.entry[0].resource: ", ""), expression=i.expression)
-                for i in issues])
+            raise BusinessRuleViolation(f"This change to Task/{resource['id']} is refused", issues=issues)
         try:
             written = store.put(changed)
         except StaleDataError:
