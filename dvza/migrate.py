@@ -117,7 +117,7 @@ def _predicate_differences(connection: Connection) -> list[tuple[str, str, str |
 
 
 def _predicate(definition: str) -> str | None:
-    head, separator, predicate = definition.partition(" WHERE ")
+    _, separator, predicate = definition.partition(" WHERE ")
     return _normal(predicate) if separator else None
 
 
