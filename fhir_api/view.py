@@ -19,15 +19,18 @@ runs on the request's own connection. A search is driven by its most selective c
 patient-led index rows, so it costs what it finds, not what the patient has; ``_include`` follows only
 the references of the page (a target reached from a visible resource is itself visible, or not, by the
 rules above — no walk over the record); ``$lastn`` reads the newest per code from ``fhir_index_lastn``.
+Shared data asked for by itself (a read of a Practitioner, a search of Medication) is found by walking the
+references level by level, one indexed query per level, so neither other patients' data nor unreferenced
+shared rows add to its cost.
 """
 
 from __future__ import annotations
 
+import functools
 import typing as t
 from dataclasses import dataclass
 
 from sqlalchemy import and_
-from sqlalchemy import cast
 from sqlalchemy import exists
 from sqlalchemy import false
 from sqlalchemy import func
@@ -104,6 +107,7 @@ class PatientView:
         self.scope = scope
         self.local_bases = tuple(local_bases)
         self._filters: dict[str, tuple[Shape, list[t.Any]]] = {}
+        self._reached: dict[str, list[str]] | None = None
         self._connection: t.Any = None
 
     # --------------------------------------------------------------------------------- plumbing
@@ -197,25 +201,27 @@ class PatientView:
             return false()
         return and_(patient, row.hidden_by.is_(None), or_(*alternatives))
 
-    def _visible_parts(self, resource_type: str, *, via_reference: bool,
-                       known_id: str | None = None) -> tuple[Shape, list[t.Any]]:
+    def _visible_parts(self, resource_type: str, *, via_reference: bool, known_id: str | None = None,
+                       scan: bool = False) -> tuple[Shape, list[t.Any]]:
         """Shape and values of "``row`` of this type is visible to the grant" (module docstring);
         ``via_reference``: the row was reached through a reference of a visible resource; ``known_id``: the one
         row asked for (a read), so a shared resource is judged by walking back from it instead of forward over
-        the whole record."""
+        the whole record; ``scan``: a search — a Binary is then found from this patient's references, not by
+        judging every Binary (whose number grows with other patients' documents, issue 12)."""
         if compartment.is_patient_data(resource_type):
             shape, values = self.compartment_parts(resource_type)
             return ("patient", shape), values
-        any_shape, any_values = self._any_compartment_parts()
         if resource_type == "Binary":
-            shared: tuple[Shape, list[t.Any]] = (("binary", any_shape), [self.patient_id, *any_values,
-                                                                         self.patient_id])
+            any_shape, any_values = self._any_compartment_parts()
+            shared: tuple[Shape, list[t.Any]] = (("binary", any_shape, scan), [self.patient_id, *any_values,
+                                                                               self.patient_id])
         elif via_reference:
             shared = (("shared-ref",), [])
         elif known_id is not None:
-            shared = (("shared-one", any_shape), [resource_type, known_id, self.patient_id, *any_values])
+            shared = (("shared-ref",), []) if self._reached_back(resource_type, known_id) else (("nothing",), [])
         else:
-            shared = (("shared", any_shape), [self.patient_id, *any_values])
+            ids = self._reach().get(resource_type, [])
+            shared = (("shared-ids", _bucket(len(ids))), _padded(ids)) if ids else (("nothing",), [])
         if resource_type in compartment.OPTIONALLY_OWNED:
             own_shape, own_values = self.compartment_parts(resource_type)
             return ("optional", own_shape, shared[0]), [*own_values, *shared[1]]
@@ -228,16 +234,16 @@ class PatientView:
         if kind == "optional":
             own = self.compartment_sql(shape[1], row, b)
             return or_(own, self._visible_sql(shape[2], row, b))
+        if kind == "nothing":
+            return false()
         base = and_(row.patient_id.is_(None), row.hidden_by.is_(None))
         if kind == "shared-ref":
             return base
         if kind == "binary":
-            return and_(base, self._not_claimed_by_others(row, b), self._claimed_by_own(shape[1], row, b))
-        if kind == "shared-one":
-            return and_(base, self._reachable_backwards(shape[1], b))
-        reach = self._reachable_forward(shape[1], b)
-        return and_(base, exists(select(literal(1)).where(reach.c.rtype == row.resource_type,
-                                                          reach.c.rid == row.logical_id)))
+            return and_(base, self._not_claimed_by_others(row, b),
+                        self._claimed_by_own(shape[1], row, b, scan=shape[2]))
+        # "shared-ids": the ids of this type the forward walk reached (_reach)
+        return and_(base, row.logical_id.in_([b() for _ in range(shape[1])]))
 
     @staticmethod
     def _not_claimed_by_others(row: t.Any, b: Binds) -> ColumnElement[bool]:
@@ -246,51 +252,93 @@ class PatientView:
             edge.target_type == row.resource_type, edge.target_id == row.logical_id, edge.param == ALL,
             edge.patient_id.is_not(None), edge.patient_id != b())))
 
-    def _claimed_by_own(self, any_shape: Shape, row: t.Any, b: Binds) -> ColumnElement[bool]:
-        """A resource this grant may read points at ``row`` directly."""
+    def _claimed_by_own(self, any_shape: Shape, row: t.Any, b: Binds, *, scan: bool = False) -> ColumnElement[bool]:
+        """A resource this grant may read points at ``row`` (a Binary) directly. ``scan``: written as "``row`` is
+        among the Binaries this patient's data points at", so a search starts from the patient's references."""
         edge, source = aliased(ReferenceIndex), aliased(ResourceRow)
         visible = self._any_compartment_sql(any_shape, source, b)
-        return exists(select(literal(1)).select_from(edge).join(source, source.pk == edge.resource_pk).where(
+        claims = select(edge.target_id).select_from(edge).join(source, source.pk == edge.resource_pk)
+        if scan:
+            return row.logical_id.in_(claims.where(
+                edge.patient_id == b(), edge.target_type == literal_column("'Binary'"), edge.param == ALL, visible))
+        return exists(claims.where(
             edge.target_type == row.resource_type, edge.target_id == row.logical_id, edge.param == ALL,
             edge.patient_id == b(), visible))
 
-    def _reachable_forward(self, any_shape: Shape, b: Binds) -> t.Any:
-        """Recursive CTE of the (type, id) this patient's readable resources refer to, directly or
-        through shared resources (never a Binary, never another patient's data)."""
-        edge, source = aliased(ReferenceIndex), aliased(ResourceRow)
-        patient = edge.patient_id == b()
-        seed = (select(edge.target_type.label("rtype"), edge.target_id.label("rid")).select_from(edge)
-                .join(source, source.pk == edge.resource_pk)
-                .where(edge.param == ALL, patient, self._any_compartment_sql(any_shape, source, b)))
-        reach = seed.cte("reach", recursive=True)
-        step_edge, shared = aliased(ReferenceIndex), aliased(ResourceRow)
-        step = (select(step_edge.target_type, step_edge.target_id).select_from(step_edge)
-                .join(shared, shared.pk == step_edge.resource_pk)
-                .join(reach, and_(shared.resource_type == reach.c.rtype, shared.logical_id == reach.c.rid))
-                .where(*_shared_hop(step_edge, shared)))
-        return reach.union(step)
+    # ------------------------------------------------------------------- walks through shared data
+    # Both walks go level by level in Python, one indexed query per level and type over the ids found so far. A
+    # recursive CTE did the same in one statement, but no planner can estimate its size: SQLite, given statistics,
+    # built Bloom filters and automatic indexes over every shared row and edge at each step, so a patient's read
+    # of a Practitioner cost more with every other patient's data (issue 12). Here each query's size is known.
 
-    def _reachable_backwards(self, any_shape: Shape, b: Binds) -> ColumnElement[bool]:
-        """For one resource (binds: type, id): walk back through the shared resources that refer to it
-        (never a Binary, never another patient's data) to a resource of this patient the grant may read.
-        Costs what refers to that one resource, not the size of the record."""
-        text_type = ResourceRow.__table__.c.resource_type.type
-        seed = select(cast(b(), text_type).label("rtype"), cast(b(), ResourceRow.__table__.c.logical_id.type)
-                      .label("rid"))
-        back = seed.cte("back", recursive=True)
-        edge, shared = aliased(ReferenceIndex), aliased(ResourceRow)
-        step = (select(shared.resource_type, shared.logical_id).select_from(edge)
-                .join(shared, shared.pk == edge.resource_pk)
-                .join(back, and_(edge.target_type == back.c.rtype, edge.target_id == back.c.rid))
-                .where(*_shared_hop(edge, shared)))
-        back = back.union(step)
-        final_edge, source = aliased(ReferenceIndex), aliased(ResourceRow)
-        patient = final_edge.patient_id == b()
-        return exists(select(literal(1)).select_from(back)
-                      .join(final_edge, and_(final_edge.target_type == back.c.rtype,
-                                             final_edge.target_id == back.c.rid))
-                      .join(source, source.pk == final_edge.resource_pk)
-                      .where(final_edge.param == ALL, patient, self._any_compartment_sql(any_shape, source, b)))
+    def _reach(self) -> dict[str, list[str]]:
+        """The shared resources this grant reaches, by type: referred to by a resource of this patient the grant may
+        read, directly or through other shared resources (never through a Binary, another patient's data or data
+        awaiting review). Walked once per view."""
+        if self._reached is not None:
+            return self._reached
+        any_shape, any_values = self._any_compartment_parts()
+
+        def build_seed() -> t.Any:
+            b = Binds()
+            edge, source = aliased(ReferenceIndex, name="e"), aliased(ResourceRow, name="s")
+            patient = edge.patient_id == b()
+            # no DISTINCT (deduplicated below): SQLite would answer it by scanning the whole target index in order
+            return (select(edge.target_type, edge.target_id).select_from(edge)
+                    .join(source, source.pk == edge.resource_pk)
+                    .where(edge.param == ALL, patient, self._any_compartment_sql(any_shape, source, b)))
+
+        found: dict[tuple[str, str], None] = {}
+        seeds = self._run(("reach", any_shape), build_seed, [self.patient_id, *any_values])
+        frontier = [key for key in dict.fromkeys((r[0], r[1]) for r in seeds)
+                    if not compartment.is_patient_data(key[0])]  # those always have a patient: never shared
+        while frontier:
+            found.update(dict.fromkeys(frontier))
+            step: list[tuple[str, str]] = []
+            for type_name, ids in _by_type(frontier).items():
+                if type_name == "Binary":  # a document is reached only directly, never passed through
+                    continue
+                for padded in _chunks(ids):
+                    step += [(r[0], r[1]) for r in self._run(("reach-step", len(padded)),
+                                                             functools.partial(_referred_by_shared, len(padded)),
+                                                             [type_name, *padded])]
+            frontier = [key for key in dict.fromkeys(step) if key not in found
+                        and not compartment.is_patient_data(key[0])]
+        reached: dict[str, list[str]] = {}
+        for type_name, logical_id in found:
+            reached.setdefault(type_name, []).append(logical_id)
+        self._reached = reached
+        return reached
+
+    def _reached_back(self, resource_type: str, logical_id: str) -> bool:
+        """Is this one shared resource referred to by a resource of this patient the grant may read, directly or
+        through other shared resources (same passage rules as :meth:`_reach`)? Walks back from it, so a read costs
+        what refers to that resource, not the size of the record."""
+        any_shape, any_values = self._any_compartment_parts()
+
+        def build_claim(size: int) -> t.Any:
+            b = Binds()
+            edge, source = aliased(ReferenceIndex, name="e"), aliased(ResourceRow, name="s")
+            return (select(literal(1)).select_from(edge).join(source, source.pk == edge.resource_pk)
+                    .where(edge.target_type == b(), edge.target_id.in_([b() for _ in range(size)]), edge.param == ALL,
+                           edge.patient_id == b(), self._any_compartment_sql(any_shape, source, b))
+                    .limit(1))
+
+        seen = {(resource_type, logical_id)}
+        frontier = [(resource_type, logical_id)]
+        while frontier:
+            step: list[tuple[str, str]] = []
+            for type_name, ids in _by_type(frontier).items():
+                for padded in _chunks(ids):
+                    if self._run(("claimed", any_shape, len(padded)), functools.partial(build_claim, len(padded)),
+                                 [type_name, *padded, self.patient_id, *any_values]):
+                        return True
+                    step += [(r[0], r[1]) for r in self._run(("back-step", len(padded)),
+                                                             functools.partial(_shared_referrers, len(padded)),
+                                                             [type_name, *padded])]
+            frontier = [key for key in dict.fromkeys(step) if key not in seen]
+            seen.update(frontier)
+        return False
 
     # ---------------------------------------------------------------------------------- reading
     def read(self, resource_type: str, logical_id: str, column: str = "json_text") -> t.Any | None:
@@ -321,7 +369,7 @@ class PatientView:
             next_offset = search.offset + count if 0 < count and search.offset + count < total else None
             return Page(total, page, self._includes(search.includes, page, column) if page else [], next_offset)
         rtype = search.resource_type
-        vshape, vvalues = self._visible_parts(rtype, via_reference=False)
+        vshape, vvalues = self._visible_parts(rtype, via_reference=False, scan=True)
         conds = [condition_parts(c, self.local_bases) for c in search.conditions]
         patient_data = compartment.is_patient_data(rtype)
         driver = next((i for i, c in enumerate(conds) if can_drive(c[0])), None) if patient_data else None
@@ -595,12 +643,48 @@ class PatientView:
         return False
 
 
+def _referred_by_shared(size: int) -> t.Any:
+    """What the shared resources of one type and ``size`` ids (binds) refer to (a forward step)."""
+    b = Binds()
+    shared, edge = aliased(ResourceRow, name="s"), aliased(ReferenceIndex, name="e")
+    return (select(edge.target_type, edge.target_id).select_from(shared).join(edge, edge.resource_pk == shared.pk)
+            .where(shared.resource_type == b(), shared.logical_id.in_([b() for _ in range(size)]),
+                   *_shared_hop(edge, shared)))
+
+
+def _shared_referrers(size: int) -> t.Any:
+    """The shared resources that refer to one type's ``size`` ids (binds) — a step back."""
+    b = Binds()
+    edge, shared = aliased(ReferenceIndex, name="e"), aliased(ResourceRow, name="s")
+    return (select(shared.resource_type, shared.logical_id).select_from(edge)
+            .join(shared, shared.pk == edge.resource_pk)
+            .where(edge.target_type == b(), edge.target_id.in_([b() for _ in range(size)]), *_shared_hop(edge, shared)))
+
+
+def _by_type(keys: t.Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for type_name, logical_id in keys:
+        grouped.setdefault(type_name, []).append(logical_id)
+    return grouped
+
+
+def _chunks(ids: list[str], size: int = 256) -> t.Iterator[list[str]]:
+    """``ids`` in padded slices (:func:`_padded`), so IN lists stay few shapes and within any driver's limits."""
+    for start in range(0, len(ids), size):
+        yield _padded(ids[start:start + size])
+
+
+def _shared_row(shared: t.Any) -> tuple[ColumnElement[bool], ...]:
+    """The resources the reference walks pass through (both directions): served, of no patient, never a Binary —
+    a document is reached only directly from the patient's own data, never through a shared resource."""
+    return shared.patient_id.is_(None), shared.hidden_by.is_(None), shared.resource_type != "Binary"
+
+
 def _shared_hop(edge: t.Any, shared: t.Any) -> tuple[ColumnElement[bool], ...]:
-    """The one rule for a step of the reference walks through shared resources (both directions): a reference
-    edge (``*``) out of ``shared``, a served resource of no patient, never a Binary — a document is reached only
-    directly from the patient's own data, never through a shared resource."""
-    return (edge.param == ALL, edge.patient_id.is_(None), shared.patient_id.is_(None), shared.hidden_by.is_(None),
-            shared.resource_type != "Binary")
+    """The one rule for a step of the reference walks through shared resources: a reference edge (``*``) out of
+    ``shared``, a resource :func:`_shared_row` lets the walk pass (an edge out of a resource of no patient has no
+    patient either)."""
+    return (edge.param == ALL, edge.patient_id.is_(None), *_shared_row(shared))
 
 
 def _filter_set_clauses(filter_sets: t.Iterable[t.Any], row: t.Any, b: Binds) -> list[ColumnElement[bool]]:

@@ -71,8 +71,10 @@ def _weights(app: t.Any, count: int, *, patient: str = HELLEMAN, hidden: bool = 
         connection.exec_driver_sql("ANALYZE")
 
 
-def _instructions(app: t.Any, urls: t.Mapping[str, str]) -> dict[str, int]:
-    """VM instructions (in units of ``UNIT``) of each search, as Helleman's PGO."""
+def _instructions(app: t.Any, urls: t.Mapping[str, str], *, patient: str = HELLEMAN,
+                  found: dict[str, str] | None = None) -> dict[str, int]:
+    """VM instructions (in units of ``UNIT``) of each search, as ``patient``'s PGO; ``found``: each answer's
+    resources (``Type/id``, sorted) are added to it."""
     counted = [0]
 
     def count() -> int:
@@ -85,15 +87,20 @@ def _instructions(app: t.Any, urls: t.Mapping[str, str]) -> dict[str, int]:
     engine.dispose()  # every connection from now on counts
     try:
         client = app.test_client()
-        headers = {**bearer(HELLEMAN), "Accept": "application/fhir+json"}
-        found = {}
+        headers = {**bearer(patient), "Accept": "application/fhir+json"}
+        counts = {}
         for name, url in urls.items():
-            assert client.get("/fhir/" + url, headers=headers).status_code == 200  # compiles, warms the caches
+            assert client.get("/fhir/" + url, headers=headers).status_code == 200, url  # compiles, warms caches
             counted[0] = 0
             response = client.get("/fhir/" + url, headers=headers)
             assert response.status_code == 200, response.get_data(as_text=True)[:300]
-            found[name] = counted[0]
-        return found
+            counts[name] = counted[0]
+            if found is not None:
+                body = response.get_json()
+                bundle = body["resourceType"] == "Bundle"
+                resources = [e["resource"] for e in body.get("entry", [])] if bundle else [body]
+                found[name] = " ".join(sorted(f"{r['resourceType']}/{r['id']}" for r in resources))
+        return counts
     finally:
         event.remove(engine, "connect", listener)
         engine.dispose()
@@ -116,3 +123,69 @@ def test_search_cost_follows_what_it_returns(sqlite_app: t.Any) -> None:
     grown = _instructions(sqlite_app, ON_OWN_GROWTH)
     for name in ON_OWN_GROWTH:
         assert grown[name] <= 2 * alone[name] + 20, (name, alone[name], grown[name])
+
+
+BALTUS = "example-pdfa-kwalificatie1"
+#: (patient, search) whose visibility runs through references: shared types, documents, a reverse include
+THROUGH_REFERENCES = {
+    "Binary": (BALTUS, "Binary"),
+    "DocumentReference include": (BALTUS, "DocumentReference?_include=DocumentReference:subject"),
+    "Medication": (HELLEMAN, "Medication"),
+    "Device": (HELLEMAN, "Device"),
+    "Practitioner revinclude": (HELLEMAN, "Practitioner?_revinclude=Observation:performer"),
+    "Binary read": (BALTUS, "Binary/pdfa-binary1"),
+    "Medication read": (HELLEMAN, "Medication/229709-2-16-840-1-113883-2-4-4-7"),
+    "Device read": (HELLEMAN, "Device/medmij-bgz-device-ts-01"),
+    "Practitioner read": (HELLEMAN, "Practitioner/medmij-bgz-practitioner-ts-01"),
+}
+
+
+def _copies(app: t.Any, resource_type: str, logical_id: str, count: int,
+            change: t.Callable[[dict[str, t.Any], int], None]) -> None:
+    """``count`` copies of a stored resource under new ids, each changed by ``change(copy, number)``."""
+    database = app.extensions["dvza.db"]
+    with app.app_context(), database.sessionmaker() as session:
+        store = ResourceStore(session)
+        template = store.load(resource_type, logical_id)
+        assert template is not None, (resource_type, logical_id)
+        template.pop("text", None)
+        template["meta"] = {k: v for k, v in template.get("meta", {}).items() if k == "profile"}
+        for number in range(count):
+            resource = copy.deepcopy(template)
+            resource["id"] = f"copy-{uuid.uuid4().hex[:16]}"
+            change(resource, number)
+            store.put(resource)
+        session.commit()
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")
+
+
+def test_reference_visibility_does_not_grow_with_other_patients_data(databases: t.Any,
+                                                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+    if databases.is_postgresql:
+        pytest.skip("counts SQLite's virtual machine instructions; make bench measures PostgreSQL")
+    app = make_app(databases, tmp_path_factory)
+    try:
+        load_cert_data(app, "bgz", "pdfa")
+        def measure(found: dict[str, str]) -> dict[str, int]:
+            return {name: _instructions(app, {name: url}, patient=patient, found=found)[name]
+                    for name, (patient, url) in THROUGH_REFERENCES.items()}
+
+        before: dict[str, str] = {}
+        alone = measure(before)
+        assert all(before.values()), before  # each finds something
+        subject = lambda resource, _n: resource["subject"].update(reference=f"Patient/{MESKER}")  # noqa: E731
+        owner = lambda resource, _n: resource["patient"].update(reference=f"Patient/{MESKER}")  # noqa: E731
+        # another patient's data: Observations by the same performer, Devices of their own
+        _copies(app, "Observation", "medmij-bgz-bodyweight-ts-01", EXTRA, subject)
+        _copies(app, "Device", "medmij-bgz-device-ts-02", EXTRA, owner)
+        # shared rows no one refers to: products and documents
+        _copies(app, "Medication", "229709-2-16-840-1-113883-2-4-4-7", EXTRA, lambda _r, _n: None)
+        _copies(app, "Binary", "pdfa-binary1", EXTRA, lambda _r, _n: None)
+        after: dict[str, str] = {}
+        grown = measure(after)
+        assert after == before  # none of it is this patient's, or reachable from their data
+        for name in THROUGH_REFERENCES:
+            assert grown[name] <= 2 * alone[name] + 20, (name, alone[name], grown[name])
+    finally:
+        app.extensions["dvza.db"].dispose()
