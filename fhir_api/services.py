@@ -52,6 +52,18 @@ class AuditSink(t.Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Restore:
+    """A resource a submission changed at once (a Task's status and output) and how it was before: if the
+    hospital rejects the submission, the resource goes back — unless it changed again since ``version``."""
+
+    reference: str  # Type/id
+    #: the resource as it was before the submission (canonical JSON)
+    before_json: str
+    #: the version the submission wrote
+    version: int
+
+
 @dataclass(slots=True)
 class Submission:
     """What a PGO sent back in one request (Module 2), as handed to the return queue."""
@@ -69,6 +81,8 @@ class Submission:
     #: the FHIR response bundle/resource (JSON) returned to the PGO
     response: dict[str, t.Any]
     status_code: int = 200
+    #: what the submission changed at once and a rejection puts back
+    restores: tuple[Restore, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

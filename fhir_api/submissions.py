@@ -73,6 +73,7 @@ from .references import rewrite_references
 from .search import index as search_index
 from .search.values import parse_reference
 from .services import DuplicateSubmission
+from .services import Restore
 from .services import Submission
 from .store import ResourceStore
 from .store import Staged
@@ -114,9 +115,20 @@ def post_bundle() -> Response:
         grant, scope, bundle, session, submission_id))
 
 
-def submit(grant: AccessGrant, digest: str, fmt: str,
-           build: t.Callable[[t.Any, str], tuple[str, str | None, list[str], str, dict[str, t.Any], int]]
-           ) -> Response:
+@dataclass(slots=True)
+class Outcome:
+    """What a submission did, for its queue item and its answer."""
+
+    kind: str
+    gegevensdienst: str | None
+    resources: list[str]
+    summary: str
+    response: dict[str, t.Any]
+    status: int = 200
+    restores: tuple[Restore, ...] = ()
+
+
+def submit(grant: AccessGrant, digest: str, fmt: str, build: t.Callable[[t.Any, str], Outcome]) -> Response:
     """Run ``build`` and queue its result in one transaction, or replay an earlier identical one."""
     sink = services().submissions
     if sink is None:
@@ -129,15 +141,17 @@ def submit(grant: AccessGrant, digest: str, fmt: str,
         return _replay(prior, digest, fmt, grant)
     submission_id = str(uuid.uuid4())
     try:
-        kind, dienst, resources, summary, response_body, status = build(session, submission_id)
+        outcome = build(session, submission_id)
         sink.enqueue(session, Submission(
-            id=submission_id, kind=kind, gegevensdienst=dienst, patient_id=grant.patient_id, client_id=client,
-            request_id=request_id, correlation_id=request.headers.get("X-Correlation-ID"), body_sha256=digest,
-            resources=resources, summary=summary, response=response_body, status_code=status,
+            id=submission_id, kind=outcome.kind, gegevensdienst=outcome.gegevensdienst, patient_id=grant.patient_id,
+            client_id=client, request_id=request_id, correlation_id=request.headers.get("X-Correlation-ID"),
+            body_sha256=digest, resources=outcome.resources, summary=outcome.summary, response=outcome.response,
+            status_code=outcome.status, restores=outcome.restores,
         ))
         # the audit record commits with the data and the queue item: one transaction, one durable commit
-        audit(getattr(request, "_fhir_action", None) or _action(), resource_ids=resources, detail=summary[:500])
-        event = completed_event(status)
+        audit(getattr(request, "_fhir_action", None) or _action(), resource_ids=outcome.resources,
+              detail=outcome.summary[:500])
+        event = completed_event(outcome.status)
         services().audit.record(event, session=session)
         session.commit()
         event.recorded = True
@@ -150,7 +164,7 @@ def submit(grant: AccessGrant, digest: str, fmt: str,
     except BaseException:
         session.rollback()
         raise
-    return fhir_response(formats.render(response_body, fmt), status, fmt=fmt)
+    return fhir_response(formats.render(outcome.response, fmt), outcome.status, fmt=fmt)
 
 
 def _action() -> str:
@@ -185,7 +199,7 @@ class Planned:
 
 
 def _process_bundle(grant: AccessGrant, scope: Scope, bundle: dict[str, t.Any], session: t.Any,
-                    submission_id: str) -> tuple[str, str | None, list[str], str, dict[str, t.Any], int]:
+                    submission_id: str) -> Outcome:
     store = ResourceStore(session, local_bases=local_bases())
     plans = _plan(bundle, grant, store)
     structural = _structure_issues(plans)
@@ -213,10 +227,13 @@ def _process_bundle(grant: AccessGrant, scope: Scope, bundle: dict[str, t.Any], 
     issues += _reference_issues(plans, grant, scope, store, allowed)
     if issues:
         raise _refusal(issues)
+    before = {p.index: store.get(*p.target.split("/", 1)) for p in plans if p.is_update}
     written = _write(plans, store, submission_id)
     response = _response_bundle(bundle["type"], plans, written, store)
     refs = [p.target for p in plans if not p.is_patient_match]
-    return kind, _dienst_for(kind, grant), refs, _summary(kind, plans), response, 200
+    restores = tuple(Restore(written[i].row.resource_type + "/" + written[i].row.logical_id, row.json_text,
+                             written[i].row.version_id) for i, row in before.items() if row is not None)
+    return Outcome(kind, _dienst_for(kind, grant), refs, _summary(kind, plans), response, restores=restores)
 
 
 def _structure_issues(plans: list[Planned]) -> list[Issue]:
@@ -620,7 +637,7 @@ def task_update(grant: AccessGrant, scope: Scope, resource: dict[str, t.Any], fm
     audit("update", resource_type="Task", resource_ids=[f"Task/{resource['id']}"])
     digest = hashlib.sha256(fhirjson.dumps(resource).encode()).hexdigest()
 
-    def build(session: t.Any, submission_id: str) -> tuple[str, str | None, list[str], str, dict[str, t.Any], int]:
+    def build(session: t.Any, submission_id: str) -> Outcome:
         store = ResourceStore(session, local_bases=local_bases())
         current = _visible_task(store, grant, scope, resource["id"])
         if current is None:
@@ -644,7 +661,9 @@ def task_update(grant: AccessGrant, scope: Scope, resource: dict[str, t.Any], fm
                            "again") from None
         body = fhirjson.loads(written.row.json_text)
         summary = f"Taak {current.get('description') or resource['id']}: {current.get('status')} → {body.get('status')}"
-        return "task-status", _dienst_for("task-status", grant), [f"Task/{resource['id']}"], summary, body, 200
+        restore = Restore(f"Task/{resource['id']}", fhirjson.dumps(current), written.row.version_id)
+        return Outcome("task-status", _dienst_for("task-status", grant), [f"Task/{resource['id']}"], summary, body,
+                       restores=(restore,))
 
     return submit(grant, digest, fmt, build)
 

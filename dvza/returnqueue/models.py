@@ -47,6 +47,9 @@ class QueueItem(AppBase):
     summary: Mapped[str] = mapped_column(Text, default="")
     #: the FHIR response (JSON) given to the PGO, replayed on a retry
     response_json: Mapped[str] = mapped_column(Text)
+    #: what the submission changed at once (a Task), as it was before: put back if the item is rejected (JSON
+    #: list of ``{"reference", "before", "version"}``; NULL when it changed nothing at once)
+    restores_json: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="new")
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -129,6 +129,8 @@ class ReturnQueue:
             "correlation_id": submission.correlation_id, "body_sha256": submission.body_sha256,
             "resources": " ".join(submission.resources), "summary": submission.summary,
             "response_json": fhirjson.dumps(submission.response), "status": "new", "claims": 0,
+            "restores_json": fhirjson.dumps([{"reference": r.reference, "before": r.before_json, "version": r.version}
+                                             for r in submission.restores]) if submission.restores else None,
         }
         try:
             session.connection().execute(_ENQUEUE, values)
@@ -266,12 +268,38 @@ class ReturnQueue:
             item.claimed_until = None
             if status == "accepted":
                 self._join_record(session, item, consumer)
+            else:
+                self._put_back(session, item, consumer)
             view = ItemView.of(item)
             session.commit()
         self.audit.write(event_type=f"queue.{status}", outcome="success", actor=f"staff:{consumer}",
                          patient_id=view.patient_id, client_id=view.client_id,
                          resource_ids=" ".join(view.resources), detail=reason or view.id)
         return view
+
+    def _put_back(self, session: Session, item: QueueItem, consumer: str) -> None:
+        """A rejected submission leaves the record as it was: what it changed at once (the Task its answers
+        completed, or whose status it set) goes back to the version before it, in the rejection's transaction —
+        so the Task is open again and the patient can answer anew. A resource that changed again since (a later
+        submission, the hospital) is left as it is: putting it back would undo that change. Either way the
+        outcome is audit-logged with the patient (NEN 7513)."""
+        if not item.restores_json:
+            return
+        store = ResourceStore(session)
+        restored, kept = [], []
+        for entry in fhirjson.loads(item.restores_json):
+            resource_type, _, logical_id = entry["reference"].partition("/")
+            row = store.get(resource_type, logical_id)
+            if row is None or row.version_id != entry["version"] or row.patient_id != item.patient_id:
+                kept.append(entry["reference"])
+                continue
+            store.put(fhirjson.loads(entry["before"]))  # as its next version (meta set anew)
+            restored.append(entry["reference"])
+        detail = (f"{item.id}: put back as before the submission: {' '.join(restored) or '-'}; changed since, "
+                  f"left as is: {' '.join(kept) or '-'}")
+        self.audit.write(event_type="queue.restored", outcome="success", actor=f"staff:{consumer}",
+                         patient_id=item.patient_id, client_id=item.client_id, detail=detail, session=session,
+                         resource_ids=" ".join(restored) or None)
 
 
     def _join_record(self, session: Session, item: QueueItem, consumer: str) -> None:

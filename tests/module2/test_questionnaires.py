@@ -291,3 +291,68 @@ def test_the_answers_wait_for_the_hospital(accepted_vink: t.Any) -> None:
     assert answers_item.gegevensdienst == "60"
     queue.accept(answers_item.id, "epd")
     assert client.get(f"/fhir/QuestionnaireResponse/{answers_id}", headers=bearer("XXXVINK")).status_code == 200
+
+
+def _decide(app: t.Any, kind: str, decision: str) -> None:
+    queue = app.extensions["dvza.queue"]
+    [item] = [i for i in queue.claim("epd", max_items=10) if i.kind == kind]
+    if decision == "accept":
+        queue.accept(item.id, "epd")
+    else:
+        queue.reject(item.id, "epd", "antwoorden horen bij een andere patiënt")
+    for other in queue.list(status="claimed"):
+        queue.release(other.id, "epd")
+
+
+def test_rejected_answers_open_the_task_again(accepted_vink: t.Any) -> None:
+    """The answers completed the Task at once; rejecting them puts the Task back as it was (accepted, no output),
+    so the patient can answer again — and the second answers can be accepted."""
+    app, task_id, full_url, base = accepted_vink
+    client = app.test_client()
+    accepted = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()
+    response = client.post("/fhir/", data=json.dumps(phq9_transaction(task_id, full_url, base)),
+                           headers=submit_headers("XXXVINK"))
+    assert response.status_code == 200
+    assert client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()["status"] == "completed"
+    _decide(app, "questionnaire-answers", "reject")
+    task = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()
+    assert task["status"] == "accepted" and "output" not in task
+    assert int(task["meta"]["versionId"]) == int(accepted["meta"]["versionId"]) + 2  # a new version, not a rewrite
+    assert {k: v for k, v in task.items() if k != "meta"} == {k: v for k, v in accepted.items() if k != "meta"}
+    # the patient answers again, the hospital accepts: the Task is completed with the new answers
+    again = client.post("/fhir/", data=json.dumps(phq9_transaction(task_id, full_url, base)),
+                        headers=submit_headers("XXXVINK") | {"MedMij-Request-ID": "second-try"})
+    assert again.status_code == 200, again.get_data(as_text=True)[:500]
+    answers_id = answers_of(again.get_json())["id"]
+    _decide(app, "questionnaire-answers", "accept")
+    task = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()
+    assert task["status"] == "completed"
+    assert task["output"][0]["valueReference"]["reference"] == f"QuestionnaireResponse/{answers_id}"
+    assert client.get(f"/fhir/QuestionnaireResponse/{answers_id}", headers=bearer("XXXVINK")).status_code == 200
+
+
+def test_a_rejected_status_change_is_put_back_and_audited(qapp: t.Any) -> None:
+    client = qapp.test_client()
+    task_id = new_task(qapp, "Boumann-PHQ9E")
+    task = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXBOUMANN")).get_json()
+    client.put(f"/fhir/Task/{task_id}", data=json.dumps(task | {"status": "rejected"}),
+               headers=submit_headers("XXXBOUMANN"))
+    _decide(qapp, "task-status", "reject")
+    assert client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXBOUMANN")).get_json()["status"] == "requested"
+    with qapp.extensions["dvza.db"].sessionmaker() as session:
+        from dvza.models import AuditRecord
+
+        [event] = session.scalars(select(AuditRecord).where(AuditRecord.event_type == "queue.restored")).all()
+        assert event.patient_id == "XXXBOUMANN" and event.resource_ids == f"Task/{task_id}"
+
+
+def test_a_task_that_changed_since_is_not_put_back(accepted_vink: t.Any) -> None:
+    """Rejecting the earlier submission (the PGO's 'accepted') after later answers completed the Task would undo
+    those answers: the Task stays as it is. Accepted answers are never put back."""
+    app, task_id, full_url, base = accepted_vink
+    client = app.test_client()
+    assert client.post("/fhir/", data=json.dumps(phq9_transaction(task_id, full_url, base)),
+                       headers=submit_headers("XXXVINK")).status_code == 200
+    _decide(app, "questionnaire-answers", "accept")
+    _decide(app, "task-status", "reject")
+    assert client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()["status"] == "completed"
