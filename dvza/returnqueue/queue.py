@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from fhir_api import fhirjson
 from fhir_api.errors import FhirError
@@ -293,7 +294,12 @@ class ReturnQueue:
             if row is None or row.version_id != entry["version"] or row.patient_id != item.patient_id:
                 kept.append(entry["reference"])
                 continue
-            store.put(fhirjson.loads(entry["before"]))  # as its next version (meta set anew)
+            prepared, _ = store.prepare(fhirjson.loads(entry["before"]))
+            try:  # the next version of the very version checked above (meta set anew), or nothing
+                store.write(store.stage_version(row, prepared, row.patient_id))
+            except StaleDataError:  # changed by another request after the check
+                kept.append(entry["reference"])
+                continue
             restored.append(entry["reference"])
         detail = (f"{item.id}: put back as before the submission: {' '.join(restored) or '-'}; changed since, "
                   f"left as is: {' '.join(kept) or '-'}")

@@ -10,6 +10,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import update
 
 from dvza.devtools import testdata
 from dvza.returnqueue.models import QueueItem
@@ -356,3 +357,29 @@ def test_a_task_that_changed_since_is_not_put_back(accepted_vink: t.Any) -> None
     _decide(app, "questionnaire-answers", "accept")
     _decide(app, "task-status", "reject")
     assert client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()["status"] == "completed"
+
+
+def test_a_task_changed_during_the_rejection_is_not_overwritten(accepted_vink: t.Any,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another writer stores a newer version of the Task between the rejection's check and its write: the
+    rejection still succeeds, and leaves that newer version as it is (no lost update)."""
+    from fhir_api.store import ResourceStore
+
+    app, task_id, full_url, base = accepted_vink
+    client = app.test_client()
+    assert client.post("/fhir/", data=json.dumps(phq9_transaction(task_id, full_url, base)),
+                       headers=submit_headers("XXXVINK")).status_code == 200
+    stage_version = ResourceStore.stage_version
+
+    def overtaken(store: ResourceStore, existing: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        staged = stage_version(store, existing, *args, **kwargs)
+        store.session.execute(update(ResourceRow).where(ResourceRow.pk == existing.pk)
+                              .values(version_id=ResourceRow.version_id + 1)
+                              .execution_options(synchronize_session=False))
+        return staged
+
+    monkeypatch.setattr(ResourceStore, "stage_version", overtaken)
+    _decide(app, "questionnaire-answers", "reject")
+    monkeypatch.undo()
+    assert client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()["status"] == "completed"
+    assert [i.status for i in app.extensions["dvza.queue"].list(status="rejected")] == ["rejected"]
