@@ -262,3 +262,28 @@ def test_answers_without_a_known_questionnaire_still_show(qhapp: t.Any) -> None:
     assert [(a.question, a.answer, a.depth, a.group) for a in entry.answers] == [
         ("Rookt u?", "Nee", 0, False), ("Vraag b", "3", 0, False), ("Groep", "", 0, True),
         ("Sinds wanneer?", "1 mei 2020", 1, False)]
+
+
+def test_rejecting_a_questionnaire_item_says_the_task_opens_again(databases: t.Any, tmp_path_factory: t.Any) -> None:
+    from tests.module2.test_questionnaires import new_task
+    from tests.support import bearer
+
+    app = make_app(databases, tmp_path_factory, HOSPITAL_USERS={"anna": generate_password_hash(PASSWORD)})
+    try:
+        load_cert_data(app, "questionnaires", "selfmeasurements")
+        task_id = new_task(app, "Boumann-PHQ9E")
+        fhir = app.test_client()
+        task = fhir.get(f"/fhir/Task/{task_id}", headers=bearer("XXXBOUMANN")).get_json()
+        assert fhir.put(f"/fhir/Task/{task_id}", data=json.dumps(task | {"status": "rejected"}),
+                        headers=submit_headers("XXXBOUMANN")).status_code == 200
+        measurement = send_measurement(app)
+        [questionnaire] = [i.id for i in app.extensions["dvza.queue"].list() if i.kind == "task-status"]
+        client = sign_in(app)
+        for item_id, hinted in ((questionnaire, True), (measurement, False)):
+            page = client.get(f"/ziekenhuis/wachtrij/{item_id}").get_data(as_text=True)
+            client.post(f"/ziekenhuis/wachtrij/{item_id}", data={"csrf_token": csrf(page), "action": "claim"})
+            page = client.get(f"/ziekenhuis/wachtrij/{item_id}").get_data(as_text=True)
+            assert ('id="reason-hint"' in page and 'aria-describedby="reason-hint"' in page) is hinted
+            assert ("opnieuw invullen" in page) is hinted
+    finally:
+        app.extensions["dvza.db"].dispose()
