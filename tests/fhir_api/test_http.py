@@ -129,6 +129,14 @@ def test_post_search_equals_get_search(cert_client: t.Any) -> None:
     assert post.status_code == 200
     ids = [e["resource"]["id"] for e in get.get_json()["entry"]]
     assert [e["resource"]["id"] for e in post.get_json()["entry"]] == ids
+    # _format in the body, like any other parameter of a POST _search (it overrides Accept)
+    xml = cert_client.post("/fhir/Observation/_search", data={"code": "http://snomed.info/sct|228366006",
+                                                              "_format": "xml"},
+                           headers=bearer(HELLEMAN) | {"Accept": "application/fhir+json"})
+    assert xml.status_code == 200 and xml.mimetype == "application/fhir+xml"
+    assert xml.get_data(as_text=True).count("<entry>") == len(ids)
+    refused = cert_client.post("/fhir/Observation/_search", data={"_format": "text/csv"}, headers=bearer(HELLEMAN))
+    assert refused.status_code == 406 and refused.mimetype == "application/fhir+json"
 
 
 def test_paging_with_count_and_offset(cert_client: t.Any) -> None:
