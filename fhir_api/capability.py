@@ -7,6 +7,7 @@ interactions of the module-2 profiles, and both formats.
 
 from __future__ import annotations
 
+import functools
 import typing as t
 
 from . import compartment
@@ -32,8 +33,15 @@ _WRITES: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 def served_types(svc: FhirServices) -> frozenset[str]:
+    """The resource types this server serves, from its gegevensdiensten (asked on every request: kept per
+    set of profiles)."""
+    return _served_types(frozenset(svc.gegevensdiensten.values()))
+
+
+@functools.lru_cache(maxsize=64)
+def _served_types(profile_names: frozenset[str]) -> frozenset[str]:
     types: set[str] = set(SHARED_READABLE)
-    for profile_name in set(svc.gegevensdiensten.values()):
+    for profile_name in profile_names:
         profile = PROFILES.get(profile_name)
         if profile is None:
             continue

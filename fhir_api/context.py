@@ -46,22 +46,26 @@ def base_url() -> str:
         if svc.public_base_url:
             found = svc.public_base_url.rstrip("/")
         else:
-            found = request.host_url.rstrip("/") + request.script_root + svc.url_prefix
+            # scheme and Host as sent (ASCII, a URI: fullUrl is one); request.host_url would also convert it to an
+            # IRI, a tenth of a search's time (issue 12)
+            found = f"{request.scheme}://{request.host}{request.script_root}{svc.url_prefix}"
         g.fhir_base_url = found
     return t.cast(str, found)
 
 
 def local_bases() -> tuple[str, ...]:
-    bases = {base_url()}
-    if services().public_base_url:
-        bases.add(services().public_base_url.rstrip("/"))
-    return tuple(bases)
+    """The absolute bases that name this server in references: the request's, and the public one if set."""
+    found = g.get("fhir_local_bases")
+    if found is None:
+        public = services().public_base_url
+        found = g.fhir_local_bases = tuple(dict.fromkeys([base_url(), *([public.rstrip("/")] if public else [])]))
+    return t.cast(tuple[str, ...], found)
 
 
 def response_format() -> str:
     fmt = getattr(g, "fhir_format", None)
     if fmt is None:
-        fmt = formats.negotiate(request.accept_mimetypes, request.args.get("_format"))
+        fmt = formats.negotiate_header(request.headers.get("Accept"), request.args.get("_format"))
         g.fhir_format = fmt
     return fmt
 

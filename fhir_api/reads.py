@@ -65,7 +65,7 @@ def _run_search(rtype: str, *, lastn: bool) -> Response:
     if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded" and \
             "_format" in request.form:
         # POST _search carries every search parameter in its body (search.html#Introduction), _format included
-        g.fhir_format = formats.negotiate(request.accept_mimetypes, request.form.get("_format"))
+        g.fhir_format = formats.negotiate_header(request.headers.get("Accept"), request.form.get("_format"))
     fmt = response_format()
     # the query as sent, until it is parsed (a refused one is audited too; the audit log masks BSNs)
     audit("operation-lastn" if lastn else "type-search", resource_type=rtype,
