@@ -66,6 +66,9 @@ from .search.sql import values_dict
 from .sqlcache import STATEMENTS
 
 ALL = search_index.ALL_REFERENCES
+#: types whose resources always belong to a patient (written into the statement): a walk through shared data
+#: skips them in SQL — a record's every resource refers to its Patient
+_NEVER_SHARED = [literal_column(f"'{name}'") for name in sorted({"Patient", *compartment.OWNED})]
 _R = ResourceRow.__table__.c
 
 
@@ -286,7 +289,8 @@ class PatientView:
             # no DISTINCT (deduplicated below): SQLite would answer it by scanning the whole target index in order
             return (select(edge.target_type, edge.target_id).select_from(edge)
                     .join(source, source.pk == edge.resource_pk)
-                    .where(edge.param == ALL, patient, self._any_compartment_sql(any_shape, source, b)))
+                    .where(edge.param == ALL, patient, edge.target_type.not_in(_NEVER_SHARED),
+                           self._any_compartment_sql(any_shape, source, b)))
 
         found: dict[tuple[str, str], None] = {}
         seeds = self._run(("reach", any_shape), build_seed, [self.patient_id, *any_values])
