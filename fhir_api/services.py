@@ -55,13 +55,15 @@ class AuditSink(t.Protocol):
 @dataclass(frozen=True, slots=True)
 class Restore:
     """A resource a submission changed at once (a Task's status and output) and how it was before: if the
-    hospital rejects the submission, the resource goes back — unless it changed again since ``version``."""
+    hospital rejects the submission, the resource goes back — unless it holds something else by then."""
 
     reference: str  # Type/id
     #: the resource as it was before the submission (canonical JSON)
     before_json: str
     #: the version the submission wrote
     version: int
+    #: what it wrote (``fhir_api.store.content_digest``): put back only while the resource still holds that
+    after_digest: str = ""
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ Reading, scoped to one grant, is :mod:`fhir_api.view`.
 
 from __future__ import annotations
 
+import hashlib
 import typing as t
 import uuid
 from dataclasses import dataclass
@@ -162,11 +163,14 @@ class ResourceStore:
 
     def stage(self, resource: dict[str, t.Any], *, prepared: bool = False, validated: bool = False,
               new: bool = False, display_for: t.Callable[[str, str], str | None] | None = None,
-              hidden_by: str | None = None, will_exist: t.Collection[str] = ()) -> Staged:
+              hidden_by: str | None = None, will_exist: t.Collection[str] = (),
+              based_on: StoredRow | None = None) -> Staged:
         """Everything :meth:`put` does before it writes: the rules, the stored forms and the index
         values — so a unit of several resources can do all its work first and then hold the
         database's write lock only for the writes (SQLite has one writer). ``will_exist``: ``Type/id``
-        of resources written in the same unit (a document's Binary)."""
+        of resources written in the same unit (a document's Binary). ``based_on``: the stored version this
+        update was made from (read by the caller); the write then succeeds only on that version
+        (http.html#concurrency), instead of on whatever version is there when staging reads it."""
         logical_id = resource.get("id")
         if not isinstance(logical_id, str) or not valid_id(logical_id):
             raise InvalidResource(f"Resource id {logical_id!r} is not a valid FHIR id")
@@ -175,7 +179,9 @@ class ResourceStore:
             resource, bsns = self.prepare(resource, display_for=display_for, validated=validated,
                                           will_exist=will_exist)
         patient_id = compartment.owner(resource, self.local_bases)
-        existing = None if new else self.get(resource["resourceType"], logical_id)
+        existing = based_on
+        if existing is None and not new:
+            existing = self.get(resource["resourceType"], logical_id)
         if existing is not None and existing.hidden_by is not None:
             raise InvalidResource(f"{resource['resourceType']}/{logical_id} is awaiting review and cannot change")
         if existing is not None and existing.patient_id != patient_id:
@@ -302,6 +308,13 @@ class ResourceStore:
         for model, rows in batches:
             if rows:
                 connection.execute(insert(model.__table__), rows)
+
+
+def content_digest(json_text: str) -> str:
+    """SHA-256 of a stored resource's content, ``meta.versionId``/``meta.lastUpdated`` aside: the same for two
+    versions that hold the same thing (the return queue's check that a resource still holds what a submission
+    wrote)."""
+    return hashlib.sha256(_without_version(fhirjson.loads(json_text)).encode()).hexdigest()
 
 
 def _without_version(resource: dict[str, t.Any]) -> str:

@@ -77,7 +77,9 @@ from .services import Restore
 from .services import Submission
 from .store import ResourceStore
 from .store import Staged
+from .store import StoredRow
 from .store import Written
+from .store import content_digest
 from .store import display_of
 from .store import document_issues
 from .store import now_instant
@@ -196,6 +198,8 @@ class Planned:
     is_patient_match: bool = False
     is_update: bool = False
     issues: list[Issue] = field(default_factory=list)
+    #: an update: the stored version it was made from (the write succeeds only on that version)
+    based_on: StoredRow | None = None
 
 
 def _process_bundle(grant: AccessGrant, scope: Scope, bundle: dict[str, t.Any], session: t.Any,
@@ -227,13 +231,17 @@ def _process_bundle(grant: AccessGrant, scope: Scope, bundle: dict[str, t.Any], 
     issues += _reference_issues(plans, grant, scope, store, allowed)
     if issues:
         raise _refusal(issues)
-    before = {p.index: store.get(*p.target.split("/", 1)) for p in plans if p.is_update}
     written = _write(plans, store, submission_id)
     response = _response_bundle(bundle["type"], plans, written, store)
     refs = [p.target for p in plans if not p.is_patient_match]
-    restores = tuple(Restore(written[i].row.resource_type + "/" + written[i].row.logical_id, row.json_text,
-                             written[i].row.version_id) for i, row in before.items() if row is not None)
+    restores = tuple(_restore(p.based_on, written[p.index].row) for p in plans if p.based_on is not None)
     return Outcome(kind, _dienst_for(kind, grant), refs, _summary(kind, plans), response, restores=restores)
+
+
+def _restore(before: StoredRow, after: StoredRow) -> Restore:
+    """How to undo an update a submission made at once (the return queue puts it back if the item is rejected)."""
+    return Restore(f"{after.resource_type}/{after.logical_id}", before.json_text, after.version_id,
+                   content_digest(after.json_text))
 
 
 def _structure_issues(plans: list[Planned]) -> list[Issue]:
@@ -459,9 +467,10 @@ def _questionnaire_rules(plans: list[Planned], grant: AccessGrant, store: Resour
         return [Issue("business-rule", "Questionnaire answers are one updated Task (PUT) with one new "
                                        "QuestionnaireResponse (POST) in a transaction")]
     task = tasks[0]
-    current = _visible_task(store, grant, scope, task.target.split("/", 1)[1])
-    if current is None:
+    found = _visible_task(store, grant, scope, task.target.split("/", 1)[1])
+    if found is None:
         return [Issue("not-found", f"Bundle.entry[{task.index}]: {task.target} is not a task of this patient")]
+    task.based_on, current = found
     where = f"Bundle.entry[{task.index}].resource"
     if task.resource.get("status") != "completed":
         return [Issue("business-rule", f"{where}.status: the Task must be completed when answers are sent")]
@@ -529,12 +538,19 @@ def _reference_issues(plans: list[Planned], grant: AccessGrant, scope: Scope, st
     return issues
 
 
-def _visible_task(store: ResourceStore, grant: AccessGrant, scope: Scope, task_id: str) -> dict[str, t.Any] | None:
+def _visible_task(store: ResourceStore, grant: AccessGrant, scope: Scope,
+                  task_id: str) -> tuple[StoredRow, dict[str, t.Any]] | None:
+    """The stored Task (its row: the version a change is made from) if this grant may see it, and its content."""
     from .view import PatientView
 
     view = PatientView(store.session, grant.patient_id, scope, local_bases=store.local_bases)
-    row = view.read("Task", task_id)
-    return fhirjson.loads(row.json_text) if row is not None else None
+    visible = view.read("Task", task_id)
+    if visible is None:
+        return None
+    row = store.get("Task", task_id)
+    if row is None or row.pk != visible.pk or row.version_id != visible.version_id:
+        raise Conflict(f"Task/{task_id} was changed by another request meanwhile; read it and try again")
+    return row, fhirjson.loads(row.json_text)
 
 
 def _questionnaire(store: ResourceStore, reference: str) -> dict[str, t.Any] | None:
@@ -575,7 +591,8 @@ def _write(plans: list[Planned], store: ResourceStore, submission_id: str) -> di
         try:  # structure was checked before the rules (_structure_issues); POSTed ids are the server's own
             staged[plan.index] = store.stage(plan.resource, display_for=display_for, validated=True,
                                              new=not plan.is_update, will_exist=in_bundle,
-                                             hidden_by=None if plan.is_update else submission_id)
+                                             hidden_by=None if plan.is_update else submission_id,
+                                             based_on=plan.based_on)
         except FhirError as exc:
             issues += [Issue(i.code, f"Bundle.entry[{plan.index}].resource: {i.diagnostics}", expression=i.expression)
                        for i in exc.issues]
@@ -639,9 +656,10 @@ def task_update(grant: AccessGrant, scope: Scope, resource: dict[str, t.Any], fm
 
     def build(session: t.Any, submission_id: str) -> Outcome:
         store = ResourceStore(session, local_bases=local_bases())
-        current = _visible_task(store, grant, scope, resource["id"])
-        if current is None:
+        found = _visible_task(store, grant, scope, resource["id"])
+        if found is None:
             raise NotFound(f"Task/{resource['id']} is not known")
+        row, current = found
         validate_structure(resource)  # the rules below read it: they only ever see valid STU3
         issues = questionnaires.task_change_issues(current, resource, completing=False)
         if issues:
@@ -654,16 +672,15 @@ def task_update(grant: AccessGrant, scope: Scope, resource: dict[str, t.Any], fm
                                    in_bundle=False)
         if issues:
             raise BusinessRuleViolation(f"This change to Task/{resource['id']} is refused", issues=issues)
-        try:
-            written = store.put(changed)
+        try:  # on the version the change was made from: a version stored meanwhile is never overwritten
+            written = store.write(store.stage(changed, based_on=row))
         except StaleDataError:
             raise Conflict(f"Task/{resource['id']} was changed by another request meanwhile; read it and try "
                            "again") from None
         body = fhirjson.loads(written.row.json_text)
         summary = f"Taak {current.get('description') or resource['id']}: {current.get('status')} → {body.get('status')}"
-        restore = Restore(f"Task/{resource['id']}", fhirjson.dumps(current), written.row.version_id)
         return Outcome("task-status", _dienst_for("task-status", grant), [f"Task/{resource['id']}"], summary, body,
-                       restores=(restore,))
+                       restores=(_restore(row, written.row),))
 
     return submit(grant, digest, fmt, build)
 

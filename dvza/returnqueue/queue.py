@@ -40,6 +40,7 @@ from fhir_api.services import DuplicateSubmission
 from fhir_api.services import PriorSubmission
 from fhir_api.services import Submission
 from fhir_api.store import ResourceStore
+from fhir_api.store import content_digest
 
 from ..source.writer import RETURN_QUEUE
 from ..source.writer import SourceSettings
@@ -130,8 +131,9 @@ class ReturnQueue:
             "correlation_id": submission.correlation_id, "body_sha256": submission.body_sha256,
             "resources": " ".join(submission.resources), "summary": submission.summary,
             "response_json": fhirjson.dumps(submission.response), "status": "new", "claims": 0,
-            "restores_json": fhirjson.dumps([{"reference": r.reference, "before": r.before_json, "version": r.version}
-                                             for r in submission.restores]) if submission.restores else None,
+            "restores_json": fhirjson.dumps([{"reference": r.reference, "before": r.before_json, "version": r.version,
+                                              "after": r.after_digest} for r in submission.restores])
+            if submission.restores else None,
         }
         try:
             session.connection().execute(_ENQUEUE, values)
@@ -281,22 +283,23 @@ class ReturnQueue:
     def _put_back(self, session: Session, item: QueueItem, consumer: str) -> None:
         """A rejected submission leaves the record as it was: what it changed at once (the Task its answers
         completed, or whose status it set) goes back to the version before it, in the rejection's transaction —
-        so the Task is open again and the patient can answer anew. A resource that changed again since (a later
-        submission, the hospital) is left as it is: putting it back would undo that change. Either way the
-        outcome is audit-logged with the patient (NEN 7513)."""
+        so the Task is open again and the patient can answer anew. Only while the resource still holds what the
+        submission wrote: one that changed since (a later submission, the hospital, a Task deleted and made anew)
+        is left as it is, and so is one another request changes during the rejection (the write is staged from the
+        version checked). If the version before was itself written by a submission the hospital rejected, it goes
+        back further (:meth:`_before_rejected`): no rejected change stays. Audited with the patient (NEN 7513)."""
         if not item.restores_json:
             return
-        store = ResourceStore(session)
+        store = ResourceStore(session, local_bases=self.source_settings.local_bases)
         restored, kept = [], []
         for entry in fhirjson.loads(item.restores_json):
             resource_type, _, logical_id = entry["reference"].partition("/")
             row = store.get(resource_type, logical_id)
-            if row is None or row.version_id != entry["version"] or row.patient_id != item.patient_id:
+            if row is None or row.patient_id != item.patient_id or content_digest(row.json_text) != entry.get("after"):
                 kept.append(entry["reference"])
                 continue
-            prepared, _ = store.prepare(fhirjson.loads(entry["before"]))
             try:  # the next version of the very version checked above (meta set anew), or nothing
-                store.write(store.stage_version(row, prepared, row.patient_id))
+                store.write(store.stage(fhirjson.loads(self._before_rejected(session, item, entry)), based_on=row))
             except StaleDataError:  # changed by another request after the check
                 kept.append(entry["reference"])
                 continue
@@ -307,6 +310,25 @@ class ReturnQueue:
                          patient_id=item.patient_id, client_id=item.client_id, detail=detail, session=session,
                          resource_ids=" ".join(restored) or None)
 
+    @staticmethod
+    def _before_rejected(session: Session, item: QueueItem, entry: dict[str, t.Any]) -> str:
+        """``entry``'s version before — or, when a submission the hospital rejected wrote that very version (its
+        number and content), the version before that one, and so on. So two stacked changes (a Task accepted, then
+        completed with answers) both rejected, in either order, leave the Task as it was before both."""
+        rejected = [(other.id, earlier) for other in session.scalars(
+            select(QueueItem).where(QueueItem.patient_id == item.patient_id, QueueItem.status == "rejected",
+                                    QueueItem.id != item.id, QueueItem.restores_json.is_not(None)))
+            for earlier in fhirjson.loads(other.restores_json or "[]") if earlier["reference"] == entry["reference"]]
+        before, used = entry["before"], set()
+        while True:
+            version = str((fhirjson.loads(before).get("meta") or {}).get("versionId"))
+            digest = content_digest(before)
+            found = next(((item_id, earlier) for item_id, earlier in rejected if item_id not in used
+                          and str(earlier["version"]) == version and earlier.get("after") == digest), None)
+            if found is None:
+                return t.cast(str, before)
+            used.add(found[0])
+            before = found[1]["before"]
 
     def _join_record(self, session: Session, item: QueueItem, consumer: str) -> None:
         """The accepted submission joins the record like the hospital's own data: every resource it brought goes

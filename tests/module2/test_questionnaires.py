@@ -248,23 +248,32 @@ def test_a_malformed_task_update_is_refused_not_failed(qapp: t.Any, change: dict
 
 
 def test_a_task_changed_meanwhile_is_a_conflict(qapp: t.Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two PGOs update one Task at once: the store's version check (StaleDataError) stops the later one; it gets
-    409, not an internal error."""
-    from sqlalchemy.orm.exc import StaleDataError
-
-    from fhir_api.store import ResourceStore
+    """Another request stores a new version of the Task after this update read it (here: while the PGO's change is
+    applied): the update is written only on the version it read, so the later one gets 409, not an internal error,
+    and the version stored meanwhile stays (no lost update, http.html#concurrency)."""
+    from fhir_api import questionnaires
 
     client = qapp.test_client()
     task_id = new_task(qapp, "Vink-Intake")
     task = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()
+    apply_pgo_change = questionnaires.apply_pgo_change
 
-    def lost_race(*_: t.Any, **__: t.Any) -> t.Any:
-        raise StaleDataError("the row was updated meanwhile")
+    def meanwhile(*args: t.Any) -> t.Any:
+        with qapp.extensions["dvza.db"].engine.begin() as connection:  # another writer, committed
+            connection.execute(update(ResourceRow).where(ResourceRow.resource_type == "Task",
+                                                         ResourceRow.logical_id == task_id)
+                               .values(version_id=ResourceRow.version_id + 1))
+        return apply_pgo_change(*args)
 
-    monkeypatch.setattr(ResourceStore, "put", lost_race)
+    monkeypatch.setattr(questionnaires, "apply_pgo_change", meanwhile)
     response = client.put(f"/fhir/Task/{task_id}", data=json.dumps(task | {"status": "accepted"}),
                           headers=submit_headers("XXXVINK"))
     assert response.status_code == 409, response.get_data(as_text=True)[:300]
+    monkeypatch.undo()
+    assert client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()["status"] == "requested"
+    with qapp.extensions["dvza.db"].sessionmaker() as session:
+        assert session.scalar(select(ResourceRow.version_id).where(ResourceRow.resource_type == "Task",
+                                                                   ResourceRow.logical_id == task_id)) == 2
 
 
 def test_task_status_changes_are_queued_and_visible_at_once(qapp: t.Any) -> None:
@@ -383,3 +392,62 @@ def test_a_task_changed_during_the_rejection_is_not_overwritten(accepted_vink: t
     monkeypatch.undo()
     assert client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()["status"] == "completed"
     assert [i.status for i in app.extensions["dvza.queue"].list(status="rejected")] == ["rejected"]
+
+
+def test_a_task_made_anew_under_the_same_id_is_not_put_back(qapp: t.Any) -> None:
+    """The hospital deleted the Task and made a new one under the same id (versions start again at 1): rejecting
+    the old status change must not write the old Task over the new one."""
+    from fhir_api.store import ResourceStore
+
+    client = qapp.test_client()
+    task_id = new_task(qapp, "Boumann-PHQ9E")
+    task = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXBOUMANN")).get_json()
+    assert client.put(f"/fhir/Task/{task_id}", data=json.dumps(task | {"status": "rejected"}),
+                      headers=submit_headers("XXXBOUMANN")).status_code == 200
+    with qapp.app_context(), qapp.extensions["dvza.db"].sessionmaker() as session:
+        store = ResourceStore(session)
+        row = store.get("Task", task_id)
+        old = fhirjson.loads(row.json_text)
+        store.delete(row)
+        anew = {k: v for k, v in old.items() if k != "meta"} | {"meta": {"profile": old["meta"]["profile"]},
+                                                                  "status": "requested"}
+        store.put(anew | {"description": "eerste"})
+        store.put(anew | {"description": "tweede"})  # version 2 again, as the rejected change wrote
+        session.commit()
+    _decide(qapp, "task-status", "reject")
+    task = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXBOUMANN")).get_json()
+    assert task["description"] == "tweede" and task["meta"]["versionId"] == "2"
+
+
+@pytest.mark.parametrize("first", ["task-status", "questionnaire-answers"])
+def test_two_stacked_changes_both_rejected_leave_the_task_as_before_both(accepted_vink: t.Any, first: str) -> None:
+    """The PGO accepted the Task (one item), then completed it with answers (another): rejecting both, in either
+    order, leaves it requested — a rejected change never stays because a later one was built on it."""
+    app, task_id, full_url, base = accepted_vink
+    client = app.test_client()
+    assert client.post("/fhir/", data=json.dumps(phq9_transaction(task_id, full_url, base)),
+                       headers=submit_headers("XXXVINK")).status_code == 200
+    second = "questionnaire-answers" if first == "task-status" else "task-status"
+    _decide(app, first, "reject")
+    _decide(app, second, "reject")
+    task = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()
+    assert task["status"] == "requested" and "output" not in task
+
+
+def test_rejecting_answers_keeps_a_change_that_was_not_rejected(qapp: t.Any) -> None:
+    """An older rejected change with the same content as the one the answers were built on (accepted, rejected,
+    then accepted again) does not take the Task further back than the answers' own version before."""
+    client = qapp.test_client()
+    task_id = new_task(qapp, "Vink-PHQ9")
+    task, full_url, base = serve_task(client, "XXXVINK", "json")
+    accept = json.dumps(task | {"status": "accepted"})
+    assert client.put(f"/fhir/Task/{task_id}", data=accept, headers=submit_headers("XXXVINK")).status_code == 200
+    _decide(qapp, "task-status", "reject")  # back to requested
+    task = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()
+    assert task["status"] == "requested"
+    assert client.put(f"/fhir/Task/{task_id}", data=json.dumps(task | {"status": "accepted"}),
+                      headers=submit_headers("XXXVINK") | {"MedMij-Request-ID": "accept-again"}).status_code == 200
+    assert client.post("/fhir/", data=json.dumps(phq9_transaction(task_id, full_url, base)),
+                       headers=submit_headers("XXXVINK")).status_code == 200
+    _decide(qapp, "questionnaire-answers", "reject")
+    assert client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()["status"] == "accepted"
