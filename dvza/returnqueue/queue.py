@@ -10,7 +10,8 @@ API (:mod:`dvza.returnqueue.api`), the ``dvza queue`` commands or the queue page
 * ``accept`` makes the submitted resources part of the patient's record, through the same write path as the
   hospital's own systems (:class:`dvza.source.writer.SourceWriter`: validation, content rules, compartment,
   search index; kept by ``dvza:return-queue``), all or nothing: if any resource no longer passes, nothing is
-  accepted and the item stays claimed. ``reject`` keeps them out, with the reason. Both need the caller's
+  accepted and the item stays claimed. ``reject`` keeps them out, with the reason, and puts back what the
+  submission changed at once (a questionnaire Task: :meth:`ReturnQueue._put_back`). Both need the caller's
   current claim.
 
 Every hospital-side action is audit-logged with the patient it concerns (NEN 7513).
