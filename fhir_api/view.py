@@ -66,6 +66,7 @@ from .search.sql import values_dict
 from .sqlcache import STATEMENTS
 
 ALL = search_index.ALL_REFERENCES
+T = t.TypeVar("T")
 #: types whose resources always belong to a patient (written into the statement): a walk through shared data
 #: skips them in SQL — a record's every resource refers to its Patient
 _NEVER_SHARED = [literal_column(f"'{name}'") for name in sorted({"Patient", *compartment.OWNED})]
@@ -299,13 +300,11 @@ class PatientView:
         while frontier:
             found.update(dict.fromkeys(frontier))
             step: list[tuple[str, str]] = []
-            for type_name, ids in _by_type(frontier).items():
-                if type_name == "Binary":  # a document is reached only directly, never passed through
-                    continue
-                for padded in _chunks(ids):
-                    step += [(r[0], r[1]) for r in self._run(("reach-step", len(padded)),
-                                                             functools.partial(_referred_by_shared, len(padded)),
-                                                             [type_name, *padded])]
+            passable = [key for key in frontier if key[0] != "Binary"]  # a document is reached only directly
+            for padded in _chunks(passable):  # one query per level, whatever the types
+                step += [(r[0], r[1]) for r in self._run(("reach-step", len(padded)),
+                                                         functools.partial(_referred_by_shared, len(padded)),
+                                                         [value for key in padded for value in key])]
             frontier = [key for key in dict.fromkeys(step) if key not in found
                         and not compartment.is_patient_data(key[0])]
         reached: dict[str, list[str]] = {}
@@ -648,12 +647,13 @@ class PatientView:
 
 
 def _referred_by_shared(size: int) -> t.Any:
-    """What the shared resources of one type and ``size`` ids (binds) refer to (a forward step)."""
+    """What the shared resources named by ``size`` (type, id) pairs (binds) refer to (a forward step): each pair one
+    lookup in the unique index (an OR of pairs, which SQLite and PostgreSQL both run as a union of lookups)."""
     b = Binds()
     shared, edge = aliased(ResourceRow, name="s"), aliased(ReferenceIndex, name="e")
+    named = or_(*[and_(shared.resource_type == b(), shared.logical_id == b()) for _ in range(size)])
     return (select(edge.target_type, edge.target_id).select_from(shared).join(edge, edge.resource_pk == shared.pk)
-            .where(shared.resource_type == b(), shared.logical_id.in_([b() for _ in range(size)]),
-                   *_shared_hop(edge, shared)))
+            .where(named, *_shared_hop(edge, shared)))
 
 
 def _shared_referrers(size: int) -> t.Any:
@@ -672,8 +672,9 @@ def _by_type(keys: t.Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return grouped
 
 
-def _chunks(ids: list[str], size: int = 256) -> t.Iterator[list[str]]:
-    """``ids`` in padded slices (:func:`_padded`), so IN lists stay few shapes and within any driver's limits."""
+def _chunks(ids: t.Sequence[T], size: int = 256) -> t.Iterator[list[T]]:
+    """``ids`` (or keys) in padded slices (:func:`_padded`), so lists of binds stay few shapes and within any
+    driver's limits."""
     for start in range(0, len(ids), size):
         yield _padded(ids[start:start + size])
 
