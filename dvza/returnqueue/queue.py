@@ -301,8 +301,8 @@ class ReturnQueue:
                 continue
             try:  # the next version of the very version checked above (meta set anew), or nothing
                 store.write(store.stage(fhirjson.loads(self._before_rejected(session, item, entry)), based_on=row))
-            except StaleDataError:  # changed by another request after the check
-                kept.append(entry["reference"])
+            except (StaleDataError, FhirError):  # changed by another request after the check; or the earlier
+                kept.append(entry["reference"])  # version no longer passes the rules: the rejection still stands
                 continue
             restored.append(entry["reference"])
         detail = (f"{item.id}: put back as before the submission: {' '.join(restored) or '-'}; changed since, "

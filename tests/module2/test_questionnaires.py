@@ -451,3 +451,30 @@ def test_rejecting_answers_keeps_a_change_that_was_not_rejected(qapp: t.Any) -> 
                        headers=submit_headers("XXXVINK")).status_code == 200
     _decide(qapp, "questionnaire-answers", "reject")
     assert client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()["status"] == "accepted"
+
+
+def test_a_task_that_cannot_be_put_back_does_not_stop_the_rejection(accepted_vink: t.Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The earlier version no longer passes the write rules (say, its Questionnaire is gone): the hospital can still
+    reject the answers; the Task is left as it is and the audit record says so."""
+    from fhir_api.errors import InvalidResource
+    from fhir_api.store import ResourceStore
+
+    app, task_id, full_url, base = accepted_vink
+    client = app.test_client()
+    assert client.post("/fhir/", data=json.dumps(phq9_transaction(task_id, full_url, base)),
+                       headers=submit_headers("XXXVINK")).status_code == 200
+
+    def refused(*_: t.Any, **__: t.Any) -> t.Any:
+        raise InvalidResource("the earlier version breaks a rule")
+
+    monkeypatch.setattr(ResourceStore, "stage", refused)
+    _decide(app, "questionnaire-answers", "reject")
+    monkeypatch.undo()
+    assert client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXVINK")).get_json()["status"] == "completed"
+    assert [i.kind for i in app.extensions["dvza.queue"].list(status="rejected")] == ["questionnaire-answers"]
+    with app.extensions["dvza.db"].sessionmaker() as session:
+        from dvza.models import AuditRecord
+
+        [event] = session.scalars(select(AuditRecord).where(AuditRecord.event_type == "queue.restored")).all()
+        assert f"left as is: Task/{task_id}" in event.detail
