@@ -270,7 +270,8 @@ class PatientView:
             edge.patient_id == b(), visible))
 
     # ------------------------------------------------------------------- walks through shared data
-    # Both walks go level by level in Python, one indexed query per level and type over the ids found so far. A
+    # Both walks go level by level in Python, indexed queries over the keys found so far (forward: one per level;
+    # back: per level and type, asking first whether this patient's data refers to any of them). A
     # recursive CTE did the same in one statement, but no planner can estimate its size: SQLite, given statistics,
     # built Bloom filters and automatic indexes over every shared row and edge at each step, so a patient's read
     # of a Practitioner cost more with every other patient's data (issue 12). Here each query's size is known.
@@ -295,8 +296,7 @@ class PatientView:
 
         found: dict[tuple[str, str], None] = {}
         seeds = self._run(("reach", any_shape), build_seed, [self.patient_id, *any_values])
-        frontier = [key for key in dict.fromkeys((r[0], r[1]) for r in seeds)
-                    if not compartment.is_patient_data(key[0])]  # those always have a patient: never shared
+        frontier = list(dict.fromkeys((r[0], r[1]) for r in seeds))
         while frontier:
             found.update(dict.fromkeys(frontier))
             step: list[tuple[str, str]] = []
@@ -307,11 +307,8 @@ class PatientView:
                                                          [value for key in padded for value in key])]
             frontier = [key for key in dict.fromkeys(step) if key not in found
                         and not compartment.is_patient_data(key[0])]
-        reached: dict[str, list[str]] = {}
-        for type_name, logical_id in found:
-            reached.setdefault(type_name, []).append(logical_id)
-        self._reached = reached
-        return reached
+        self._reached = _by_type(found)
+        return self._reached
 
     def _reached_back(self, resource_type: str, logical_id: str) -> bool:
         """Is this one shared resource referred to by a resource of this patient the grant may read, directly or
@@ -550,11 +547,8 @@ class PatientView:
         """The rows of ``keys`` this grant may see, in the order of ``keys`` (one query per type)."""
         if not keys:
             return []
-        by_type: dict[str, list[str]] = {}
-        for type_name, logical_id in keys:
-            by_type.setdefault(type_name, []).append(logical_id)
         found: dict[tuple[str, str], t.Any] = {}
-        for type_name, ids in by_type.items():
+        for type_name, ids in _by_type(keys).items():
             vshape, vvalues = self._visible_parts(type_name, via_reference=via_reference)
             padded = _padded(ids)
 
@@ -572,12 +566,8 @@ class PatientView:
 
     def _include_targets(self, include: Include, sources: list[t.Any]) -> list[tuple[str, str]]:
         if include.reverse:
-            keys = [(s.resource_type, s.logical_id) for s in sources]
-            by_type: dict[str, list[str]] = {}
-            for type_name, logical_id in keys:
-                by_type.setdefault(type_name, []).append(logical_id)
             targets: list[tuple[str, str]] = []
-            for type_name, ids in by_type.items():
+            for type_name, ids in _by_type((s.resource_type, s.logical_id) for s in sources).items():
                 if include.target_type and include.target_type != type_name:
                     continue
                 padded = _padded(ids)
@@ -679,17 +669,12 @@ def _chunks(ids: t.Sequence[T], size: int = 256) -> t.Iterator[list[T]]:
         yield _padded(ids[start:start + size])
 
 
-def _shared_row(shared: t.Any) -> tuple[ColumnElement[bool], ...]:
-    """The resources the reference walks pass through (both directions): served, of no patient, never a Binary —
-    a document is reached only directly from the patient's own data, never through a shared resource."""
-    return shared.patient_id.is_(None), shared.hidden_by.is_(None), shared.resource_type != "Binary"
-
-
 def _shared_hop(edge: t.Any, shared: t.Any) -> tuple[ColumnElement[bool], ...]:
-    """The one rule for a step of the reference walks through shared resources: a reference edge (``*``) out of
-    ``shared``, a resource :func:`_shared_row` lets the walk pass (an edge out of a resource of no patient has no
-    patient either)."""
-    return (edge.param == ALL, edge.patient_id.is_(None), *_shared_row(shared))
+    """The one rule for a step of the reference walks through shared resources (both directions): a reference
+    edge (``*``) out of ``shared``, a served resource of no patient, never a Binary — a document is reached only
+    directly from the patient's own data, never through a shared resource."""
+    return (edge.param == ALL, edge.patient_id.is_(None), shared.patient_id.is_(None), shared.hidden_by.is_(None),
+            shared.resource_type != "Binary")
 
 
 def _filter_set_clauses(filter_sets: t.Iterable[t.Any], row: t.Any, b: Binds) -> list[ColumnElement[bool]]:
