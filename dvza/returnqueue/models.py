@@ -48,7 +48,8 @@ class QueueItem(AppBase):
     #: the FHIR response (JSON) given to the PGO, replayed on a retry
     response_json: Mapped[str] = mapped_column(Text)
     #: what the submission changed at once (a Task), as it was before: put back if the item is rejected (JSON
-    #: list of ``{"reference", "before", "version"}``; NULL when it changed nothing at once)
+    #: list of ``{"reference", "before", "version", "after"}``, ``fhir_api.services.Restore``; NULL when it changed
+    #: nothing at once)
     restores_json: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="new")
     claimed_by: Mapped[str | None] = mapped_column(String(128))

@@ -265,17 +265,12 @@ def test_answers_without_a_known_questionnaire_still_show(qhapp: t.Any) -> None:
 
 
 def test_rejecting_a_questionnaire_item_says_the_task_opens_again(databases: t.Any, tmp_path_factory: t.Any) -> None:
-    from tests.module2.test_questionnaires import new_task
-    from tests.support import bearer
+    from tests.module2.test_questionnaires import declined_by_the_patient
 
     app = make_app(databases, tmp_path_factory, HOSPITAL_USERS={"anna": generate_password_hash(PASSWORD)})
     try:
         load_cert_data(app, "questionnaires", "selfmeasurements")
-        task_id = new_task(app, "Boumann-PHQ9E")
-        fhir = app.test_client()
-        task = fhir.get(f"/fhir/Task/{task_id}", headers=bearer("XXXBOUMANN")).get_json()
-        assert fhir.put(f"/fhir/Task/{task_id}", data=json.dumps(task | {"status": "rejected"}),
-                        headers=submit_headers("XXXBOUMANN")).status_code == 200
+        declined_by_the_patient(app)
         measurement = send_measurement(app)
         [questionnaire] = [i.id for i in app.extensions["dvza.queue"].list() if i.kind == "task-status"]
         client = sign_in(app)

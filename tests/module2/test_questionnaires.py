@@ -52,6 +52,17 @@ def new_task(app: t.Any, template: str) -> str:
     return reference.split("/")[1]
 
 
+def declined_by_the_patient(app: t.Any) -> str:
+    """A new Boumann Task the PGO then sets to ``rejected`` (the patient declines it: a task-status item)."""
+    client = app.test_client()
+    task_id = new_task(app, "Boumann-PHQ9E")
+    task = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXBOUMANN")).get_json()
+    response = client.put(f"/fhir/Task/{task_id}", data=json.dumps(task | {"status": "rejected"}),
+                          headers=submit_headers("XXXBOUMANN"))
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    return task_id
+
+
 def parse(response: t.Any, fmt: str) -> dict[str, t.Any]:
     return fhirxml.parse_xml(response.data) if fmt == "xml" else response.get_json()
 
@@ -278,10 +289,7 @@ def test_a_task_changed_meanwhile_is_a_conflict(qapp: t.Any, monkeypatch: pytest
 
 def test_task_status_changes_are_queued_and_visible_at_once(qapp: t.Any) -> None:
     client = qapp.test_client()
-    task_id = new_task(qapp, "Boumann-PHQ9E")
-    task = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXBOUMANN")).get_json()
-    client.put(f"/fhir/Task/{task_id}", data=json.dumps(task | {"status": "rejected"}),
-               headers=submit_headers("XXXBOUMANN"))
+    task_id = declined_by_the_patient(qapp)
     [item] = qapp.extensions["dvza.queue"].list(status="new")
     assert item.kind == "task-status" and item.resources == [f"Task/{task_id}"] and "rejected" in item.summary
     open_tasks = client.get("/fhir/Task?status=requested", headers=bearer("XXXBOUMANN")).get_json()
@@ -343,10 +351,7 @@ def test_rejected_answers_open_the_task_again(accepted_vink: t.Any) -> None:
 
 def test_a_rejected_status_change_is_put_back_and_audited(qapp: t.Any) -> None:
     client = qapp.test_client()
-    task_id = new_task(qapp, "Boumann-PHQ9E")
-    task = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXBOUMANN")).get_json()
-    client.put(f"/fhir/Task/{task_id}", data=json.dumps(task | {"status": "rejected"}),
-               headers=submit_headers("XXXBOUMANN"))
+    task_id = declined_by_the_patient(qapp)
     _decide(qapp, "task-status", "reject")
     assert client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXBOUMANN")).get_json()["status"] == "requested"
     with qapp.extensions["dvza.db"].sessionmaker() as session:
@@ -400,10 +405,7 @@ def test_a_task_made_anew_under_the_same_id_is_not_put_back(qapp: t.Any) -> None
     from fhir_api.store import ResourceStore
 
     client = qapp.test_client()
-    task_id = new_task(qapp, "Boumann-PHQ9E")
-    task = client.get(f"/fhir/Task/{task_id}", headers=bearer("XXXBOUMANN")).get_json()
-    assert client.put(f"/fhir/Task/{task_id}", data=json.dumps(task | {"status": "rejected"}),
-                      headers=submit_headers("XXXBOUMANN")).status_code == 200
+    task_id = declined_by_the_patient(qapp)
     with qapp.app_context(), qapp.extensions["dvza.db"].sessionmaker() as session:
         store = ResourceStore(session)
         row = store.get("Task", task_id)

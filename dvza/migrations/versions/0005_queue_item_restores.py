@@ -2,9 +2,10 @@
 
 A PGO's answers to a questionnaire complete the hospital's Task at once (the Vragenlijsten flow reads it back
 as ``completed``), and a PGO's Task status change shows at once too. When the hospital rejects such a
-submission, the Task goes back to the version before it (unless it changed again since), so the patient can
-answer again. Each item keeps those earlier versions: a JSON list of ``{"reference", "before", "version"}``,
-NULL for items that changed nothing at once (all items from before this revision).
+submission, the Task goes back to the version before it (unless it holds something else by then), so the
+patient can answer again. Each item keeps those earlier versions: a JSON list of ``{"reference", "before",
+"version", "after"}`` (the version the submission wrote and a digest of its content), NULL for items that changed
+nothing at once (all items from before this revision).
 
 Revision ID: 0005
 Revises: 0004
