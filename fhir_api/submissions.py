@@ -19,7 +19,7 @@ from the request). One submission is one unit (fhir-content.md §3.2, §4.1, §5
   to shared resources the PGO did not send in this submission (a Binary, a Practitioner …) or to
   anything unknown are refused alike, so the answer says nothing about what exists. A Binary can
   only be created in a documents submission as the document of one of its DocumentReferences.
-* A posted Patient is *matched* to the token's patient, never created: contradicting BSN, birth
+* A posted Patient (``POST Patient``) is *matched* to the token's patient, never created: contradicting BSN, birth
   date, gender or family name refuses the submission.
 * Everything is validated before anything is written; any problem refuses the whole submission
   with an OperationOutcome and changes nothing (no partial writes). The writes and the queue item
@@ -290,7 +290,9 @@ def _plan(bundle: dict[str, t.Any], grant: AccessGrant, store: ResourceStore) ->
         rtype = resource["resourceType"]
         if method not in ("POST", "PUT"):
             raise InvalidRequest(f"{where}.request.method must be POST (or PUT for a questionnaire Task)")
-        if rtype == "Patient":
+        if rtype == "Patient" and method == "POST":
+            if url.split("?")[0].strip("/") != rtype:
+                raise InvalidRequest(f"{where}.request.url must be 'Patient' for a POST of a Patient")
             patients += 1
             if patients > 1:
                 raise BusinessRuleViolation(f"{where}: a submission is about one patient")

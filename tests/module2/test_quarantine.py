@@ -168,6 +168,38 @@ def test_put_entries_are_refused_alike_whatever_the_id(qapp: t.Any) -> None:
     assert read["meta"]["versionId"] == "1"
 
 
+def test_a_patient_entry_is_only_ever_a_post_matched_to_the_token(qapp: t.Any) -> None:
+    """A Patient entry is matched to the token's patient (POST Patient), never an update: a PUT of the
+    token's own Patient, another patient's or an unknown id is refused in the same words — before, the
+    url was ignored and ``PUT Patient/<other>`` was answered as the token's patient — and a POST to
+    another url is a 400. Nothing changes."""
+    template = json.loads(fixture_text(RECEIVE / "medmij-selfmeasurements-serve-receive-scenario-2-1-bundle.json"))
+    assert any(e["resource"]["resourceType"] == "Patient" for e in template["entry"])
+    answers = []
+    for target in (BERGZOON, BOURGONJEE, "unknown-patient-1"):
+        bundle = copy.deepcopy(template)
+        for entry in bundle["entry"]:
+            if entry["resource"]["resourceType"] == "Patient":
+                entry["resource"]["id"] = target
+                entry["request"] = {"method": "PUT", "url": f"Patient/{target}"}
+        before = snapshot(qapp)
+        response = qapp.test_client().post("/fhir/", data=json.dumps(bundle), headers=submit_headers(BERGZOON))
+        assert response.status_code == 422, response.get_data(as_text=True)
+        assert snapshot(qapp) == before
+        answers.append(issues_text(response).replace(target, "<id>"))
+    assert len(set(answers)) == 1 and "<id>" not in answers[0]
+    assert "cannot change existing Patient" in answers[0]
+    bundle = copy.deepcopy(template)
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            entry["request"] = {"method": "POST", "url": "Observation"}
+    before = snapshot(qapp)
+    response = qapp.test_client().post("/fhir/", data=json.dumps(bundle), headers=submit_headers(BERGZOON))
+    assert response.status_code == 400
+    assert "must be 'Patient'" in issues_text(response)
+    assert snapshot(qapp) == before
+
+
 def test_references_to_other_patients_data_are_refused_like_unknown_ones(qapp: t.Any) -> None:
     with qapp.extensions["dvza.db"].sessionmaker() as session:
         foreign = session.scalar(select(ResourceRow.logical_id).where(ResourceRow.resource_type == "Observation",
