@@ -27,6 +27,7 @@ shared rows add to its cost.
 from __future__ import annotations
 
 import functools
+import json
 import typing as t
 from dataclasses import dataclass
 
@@ -56,6 +57,7 @@ from .search.query import Condition
 from .search.query import Include
 from .search.query import ParsedSearch
 from .search.sql import Binds
+from .search.sql import InJsonArray
 from .search.sql import Shape
 from .search.sql import can_drive
 from .search.sql import condition_parts
@@ -81,6 +83,11 @@ class Page:
     matches: list[t.Any]
     included: list[t.Any]
     next_offset: int | None
+
+
+#: reached ids of one type up to this many are bound one by one (an IN list, padded to a few shapes);
+#: more go in one JSON array bind (:class:`~fhir_api.search.sql.InJsonArray`), as drivers cap binds
+LONGEST_ID_LIST = 1024
 
 
 def _bucket(n: int) -> int:
@@ -225,7 +232,10 @@ class PatientView:
             shared = (("shared-ref",), []) if self._reached_back(resource_type, known_id) else (("nothing",), [])
         else:
             ids = self._reach().get(resource_type, [])
-            shared = (("shared-ids", _bucket(len(ids))), _padded(ids)) if ids else (("nothing",), [])
+            if len(ids) > LONGEST_ID_LIST:  # a record can refer to any number of shared resources
+                shared = (("shared-json",), [json.dumps(ids)])
+            else:
+                shared = (("shared-ids", _bucket(len(ids))), _padded(ids)) if ids else (("nothing",), [])
         if resource_type in compartment.OPTIONALLY_OWNED:
             own_shape, own_values = self.compartment_parts(resource_type)
             return ("optional", own_shape, shared[0]), [*own_values, *shared[1]]
@@ -246,6 +256,8 @@ class PatientView:
         if kind == "binary":
             return and_(base, self._not_claimed_by_others(row, b),
                         self._claimed_by_own(shape[1], row, b, scan=shape[2]))
+        if kind == "shared-json":  # as "shared-ids", in one bind
+            return and_(base, InJsonArray(row.logical_id, b()))
         # "shared-ids": the ids of this type the forward walk reached (_reach)
         return and_(base, row.logical_id.in_([b() for _ in range(shape[1])]))
 

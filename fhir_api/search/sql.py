@@ -19,6 +19,7 @@ import typing as t
 from datetime import UTC
 from datetime import datetime
 
+from sqlalchemy import Boolean
 from sqlalchemy import and_
 from sqlalchemy import bindparam
 from sqlalchemy import exists
@@ -28,7 +29,9 @@ from sqlalchemy import literal
 from sqlalchemy import not_
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from ..models import DateIndex
 from ..models import ReferenceIndex
@@ -64,6 +67,34 @@ class Binds:
 
 def values_dict(values: t.Sequence[t.Any], start: int = 0) -> dict[str, t.Any]:
     return {f"b{start + i}": v for i, v in enumerate(values)}
+
+
+class InJsonArray(ColumnElement[bool]):
+    """``column IN`` the strings of one bound JSON array (``json.dumps`` of a list of str): any number of
+    values in a single bind. An IN list has one bind per value, and databases cap those (PostgreSQL's
+    protocol 65 535 parameters, SQLite 32 766 variables unless built with more), so a list that can grow
+    with the data takes this form once it is long. SQLite: ``json_each`` (built in since 3.38);
+    PostgreSQL: ``jsonb_array_elements_text``."""
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement),
+                           ("array", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: t.Any, array: t.Any):
+        self.column, self.array = column, array
+
+
+@compiles(InJsonArray, "sqlite")
+def _in_json_array_sqlite(element: InJsonArray, compiler: t.Any, **kw: t.Any) -> str:
+    column, array = compiler.process(element.column, **kw), compiler.process(element.array, **kw)
+    return f"{column} IN (SELECT value FROM json_each({array}))"
+
+
+@compiles(InJsonArray, "postgresql")
+def _in_json_array_postgresql(element: InJsonArray, compiler: t.Any, **kw: t.Any) -> str:
+    column, array = compiler.process(element.column, **kw), compiler.process(element.array, **kw)
+    return f"{column} IN (SELECT jsonb_array_elements_text(CAST({array} AS JSONB)))"
 
 
 # --------------------------------------------------------------------------------- condition parts
