@@ -36,6 +36,7 @@ def create_app(config: t.Mapping[str, t.Any] | None = None, *, check_schema: boo
     from . import sessions
     from .access import TokenAccessResolver
     from .audit import AuditLog
+    from .flask_app import DvzaFlask
     from .returnqueue import api as queue_api
     from .returnqueue import pages as hospital
     from .returnqueue.queue import ReturnQueue
@@ -43,8 +44,8 @@ def create_app(config: t.Mapping[str, t.Any] | None = None, *, check_schema: boo
     from .source.writer import SourceSettings
 
     instance_path = os.environ.get("DVZA_INSTANCE_PATH") or (config or {}).get("INSTANCE_PATH")
-    app = Flask(__name__, instance_path=os.path.abspath(instance_path) if instance_path else None,
-                instance_relative_config=True)
+    app = DvzaFlask(__name__, instance_path=os.path.abspath(instance_path) if instance_path else None,
+                    instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     config_module.load(app.config, app.instance_path, config)
     dvza_logging.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"], app.config["AUDIT_LOG_FILE"])

@@ -3,7 +3,7 @@
 SQLite is the embedded default (WAL journal, so several gunicorn workers can read while one
 writes); PostgreSQL (``postgresql+psycopg://``) is for more than one host. Only SQL that works on
 both is used (design-references.md §5.4): e.g. ``UPDATE … RETURNING`` for single-use codes and
-queue claims, ``WITH RECURSIVE`` for reference reachability.
+queue claims; where the two differ, a construct compiles per dialect (``fhir_api.search.sql.InJsonArray``).
 
 Each package owns its tables (``fhir_api.models``, ``oauth.models``, ``dvza.models``,
 ``dvza.returnqueue.models``, …; :mod:`dvza.schema` gathers them); the migrations in ``dvza/migrations``
