@@ -61,8 +61,13 @@ class Database:
             kwargs["pool_use_lifo"] = True
             self.ping_after_idle = ping_after_idle
         self.engine: Engine = create_engine(url, **kwargs)
+        #: the read path's engine (:meth:`connection`): on a SQLite file its own pool, in autocommit for good
+        self._autocommit_engine: Engine | None = None
         if sqlite:
             event.listen(self.engine, "connect", self._sqlite_pragmas)
+            if kwargs.get("poolclass") is not StaticPool:  # an in-memory database exists in its one connection only
+                self._autocommit_engine = create_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
+                event.listen(self._autocommit_engine, "connect", self._sqlite_pragmas)
         else:
             event.listen(self.engine, "connect", _note_checkin)  # just connected: as good as a ping
             event.listen(self.engine, "checkin", _note_checkin)
@@ -70,7 +75,7 @@ class Database:
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         # gunicorn --preload forks after the app (and its pool) exists: a child must not reuse the
         # parent's connections (SQLAlchemy "Using Connection Pools with Multiprocessing").
-        os.register_at_fork(after_in_child=lambda: self.engine.dispose(close=False))
+        os.register_at_fork(after_in_child=lambda: self.dispose(close=False))
 
     @property
     def is_sqlite(self) -> bool:
@@ -93,10 +98,21 @@ class Database:
         In autocommit mode: each statement is its own transaction, which for reads changes nothing
         (READ COMMITTED sees the latest committed data per statement anyway) and makes the audit record
         one durable round trip (no BEGIN, no COMMIT) — the PostgreSQL read path is three round trips:
-        token, search, audit record."""
+        token, search, audit record.
+
+        On a SQLite file these connections come from a second pool that is in autocommit for good. Switched
+        per request, SQLAlchemy puts a connection back with ``PRAGMA read_uncommitted = 0``, and after any
+        such flag pragma SQLite expires every prepared statement of the connection (pragma.c: "add an opcode
+        to expire all compiled SQL statements after modifying a pragma value"): each statement of the next
+        request was parsed and planned anew — 11 % of a gunicorn worker's time under read load (py-spy
+        ``--native``: ``sqlite3Reprepare``). PostgreSQL's switch is client-side only (psycopg's
+        ``autocommit``): one pool there."""
         connection = g.get("db_connection")
         if connection is None or connection.closed:
-            connection = g.db_connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            if self._autocommit_engine is not None:
+                connection = g.db_connection = self._autocommit_engine.connect()
+            else:
+                connection = g.db_connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return t.cast(Connection, connection)
 
     def check(self) -> None:
@@ -104,8 +120,11 @@ class Database:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    def dispose(self) -> None:
-        self.engine.dispose()
+    def dispose(self, close: bool = True) -> None:
+        """Close the pools' connections (``close=False``: forget them without closing, in a forked child)."""
+        self.engine.dispose(close=close)
+        if self._autocommit_engine is not None:
+            self._autocommit_engine.dispose(close=close)
 
     def _ping_if_idle(self, dbapi_connection: t.Any, record: t.Any, _proxy: t.Any) -> None:
         """Ping a connection that has been idle for ``ping_after_idle`` seconds since it was connected or last
@@ -173,7 +192,7 @@ def init_app(app: Flask, database: Database) -> None:
         if connection is not None:
             if _broken(connection):  # the read path runs on the driver's cursor, out of SQLAlchemy's sight
                 connection.invalidate()
-                database.engine.dispose()  # the others are likely gone too (a server restart): connect anew
+                database.dispose()  # the others are likely gone too (a server restart): connect anew
             connection.close()  # rolls back what is not committed
         session = g.pop("db_session", None)
         if session is not None:
