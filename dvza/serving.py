@@ -30,6 +30,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 from gunicorn.glogging import Logger
+from gunicorn.glogging import SafeAtoms
 from gunicorn.util import parse_address
 from gunicorn.workers.sync import SyncWorker
 
@@ -90,12 +91,33 @@ class PeerCertificateWorker(SyncWorker):
             self._internal = False
 
 
-class RedactingLogger(Logger):
-    """gunicorn's logger with BSNs masked in every access-log field (request line, path, query, headers)."""
+class RedactedAtoms(SafeAtoms):
+    """gunicorn's access-log atoms, each masked as the log format reads it (request line, path, query,
+    headers …). Masked when read rather than all at once: a request has some forty atoms (every header
+    twice over), the format reads about ten — masking all of them was 7 % of a worker's time under read
+    load (py-spy), while the log line is the same."""
 
-    def atoms(self, resp: t.Any, req: t.Any, environ: t.Any, request_time: t.Any) -> dict[str, t.Any]:
-        atoms = super().atoms(resp, req, environ, request_time)
-        return {key: redact(value) if isinstance(value, str) else value for key, value in atoms.items()}
+    def __getitem__(self, key: str) -> t.Any:
+        return _masked(super().__getitem__(key))
+
+    def get(self, key: str, default: t.Any = None) -> t.Any:
+        return _masked(super().get(key, default))
+
+    def values(self) -> t.Any:
+        return [_masked(value) for value in super().values()]
+
+    def items(self) -> t.Any:
+        return [(key, _masked(value)) for key, value in super().items()]
+
+
+def _masked(value: t.Any) -> t.Any:
+    return redact(value) if isinstance(value, str) else value
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger with BSNs masked in every access-log field."""
+
+    atoms_wrapper_class = RedactedAtoms
 
 
 def prepare_metrics_dir() -> str | None:

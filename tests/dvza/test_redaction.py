@@ -108,7 +108,7 @@ def test_log_lines_mask_bsns() -> None:
         assert BSN not in line and MASK in line
 
 
-def test_the_access_log_masks_bsns() -> None:
+def test_the_access_log_masks_bsns(capsys: pytest.CaptureFixture[str]) -> None:
     from gunicorn.config import Config
 
     from dvza.serving import RedactingLogger
@@ -121,8 +121,16 @@ def test_the_access_log_masks_bsns() -> None:
     query = f"identifier={SYSTEM}%7C{BSN}"
     environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/fhir/Patient?{query}", "SERVER_PROTOCOL": "HTTP/1.1",
                "PATH_INFO": "/fhir/Patient", "QUERY_STRING": query, "REMOTE_ADDR": "192.0.2.1"}
-    logger = RedactingLogger(Config())
-    atoms = logger.atoms(Answer(), [("X-Searched-For", BSN)], environ, timedelta(milliseconds=5))
-    line = logger.cfg.access_log_format % atoms
-    assert "GET /fhir/Patient?identifier=" in line and BSN not in line
+    config = Config()
+    config.set("accesslog", "-")
+    config.set("access_log_format", '%(h)s "%(r)s" %(U)s %(q)s %({x-searched-for}i)s %(s)s')
+    logger = RedactingLogger(config)
+    logger.access(Answer(), [("X-Searched-For", BSN)], environ, timedelta(milliseconds=5))
+    line = capsys.readouterr().out
+    assert "GET /fhir/Patient?identifier=" in line and " 200" in line and BSN not in line
+    assert line.count(MASK) == 3  # request line, query, header
+    atoms = logger.atoms_wrapper_class(logger.atoms(Answer(), [("X-Searched-For", BSN)], environ,
+                                                    timedelta(milliseconds=5)))
     assert BSN not in json.dumps({k: v for k, v in atoms.items() if isinstance(v, str)})
+    assert BSN not in json.dumps([v for v in atoms.values() if isinstance(v, str)])
+    assert BSN not in atoms.get("{x-searched-for}i") and BSN not in atoms["q"]
