@@ -11,6 +11,7 @@ from dvza.serving import prepare_metrics_dir
 from dvza.serving import remove_metrics_dir
 from dvza.serving import tls_context
 from dvza.serving import worker_exited
+from fhir_api.validation import load_models
 
 worker_class = "dvza.serving.PeerCertificateWorker"
 logger_class = "dvza.serving.RedactingLogger"
@@ -25,13 +26,19 @@ control_socket_disable = True
 ssl_context = tls_context
 
 _metrics_dir = prepare_metrics_dir()
+_models_loaded = False
 
 
 def pre_fork(server, worker):  # type: ignore[no-untyped-def]
-    """Everything the preloaded app made so far is kept out of the workers' garbage collections
-    (``gc.freeze``, Python's advice for a process that forks without exec): a full collection no longer walks
-    the app's modules, models and compiled statements, and does not write to their pages, which stay shared
-    between the workers."""
+    """Before each worker is forked: the FHIR model modules are imported (once; otherwise each worker imports
+    them at its first write, fhir_api.validation.load_models), and everything the preloaded app made so far
+    is kept out of the workers' garbage collections (``gc.freeze``, Python's advice for a process that forks
+    without exec): a full collection no longer walks the app's modules, models and compiled statements, and
+    does not write to their pages, which stay shared between the workers."""
+    global _models_loaded
+    if not _models_loaded:
+        load_models()
+        _models_loaded = True
     gc.freeze()
 
 
