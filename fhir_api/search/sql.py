@@ -78,11 +78,23 @@ class InJsonArray(ColumnElement[bool]):
 
     inherit_cache = True
     type = Boolean()
+    #: a condition in itself: without this SQLAlchemy writes ``… IN (…) = 1`` on SQLite (no native boolean), and
+    #: SQLite can then no longer look the ids up in the index but scans every row of the type (found in review)
+    _is_implicitly_boolean = True
     _traverse_internals = [("column", InternalTraversal.dp_clauseelement),
                            ("array", InternalTraversal.dp_clauseelement)]
 
     def __init__(self, column: t.Any, array: t.Any):
         self.column, self.array = column, array
+
+    @property
+    def _from_objects(self) -> list[t.Any]:
+        return list(self.column._from_objects)
+
+
+@compiles(InJsonArray)
+def _in_json_array_other(element: InJsonArray, compiler: t.Any, **kw: t.Any) -> str:
+    raise NotImplementedError(f"InJsonArray has no form for {compiler.dialect.name}; only SQLite and PostgreSQL")
 
 
 @compiles(InJsonArray, "sqlite")
