@@ -36,6 +36,7 @@ from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
@@ -65,7 +66,7 @@ class Database:
         self._autocommit_engine: Engine | None = None
         if sqlite:
             event.listen(self.engine, "connect", self._sqlite_pragmas)
-            if kwargs.get("poolclass") is not StaticPool:  # an in-memory database exists in its one connection only
+            if not _in_memory(url):  # an in-memory database exists in its own connection only
                 self._autocommit_engine = create_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
                 event.listen(self._autocommit_engine, "connect", self._sqlite_pragmas)
         else:
@@ -153,6 +154,14 @@ class Database:
 
 
 _CHECKED_IN = "dvza.checked_in_at"
+
+
+def _in_memory(url: str) -> bool:
+    """A SQLite URL of an in-memory database (``sqlite://``, ``:memory:``, a ``mode=memory`` URI): a second engine
+    would open a second, empty one."""
+    parsed = make_url(url)
+    return parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory" or \
+        "mode=memory" in (parsed.database or "")
 
 
 def savepoint(session: Session) -> t.Any:

@@ -10,28 +10,29 @@ searches (alternating A/B, CPU time): about 4 % of a search.
 from __future__ import annotations
 
 import typing as t
+import weakref
 
 from flask import Flask
-
-#: no more functions than this are kept (hooks and views are a few dozen; this only bounds the unforeseen)
-MAX_KEPT = 4096
 
 
 class DvzaFlask(Flask):
     def __init__(self, *args: t.Any, **kwargs: t.Any):
         super().__init__(*args, **kwargs)
-        self._sync: dict[t.Callable[..., t.Any], t.Callable[..., t.Any]] = {}
+        #: function → "is a plain (not a coroutine) function", held weakly: a function made per request (a
+        #: closure for ``after_this_request``) leaves with its request
+        self._plain: weakref.WeakKeyDictionary[t.Callable[..., t.Any], bool] = weakref.WeakKeyDictionary()
 
     def ensure_sync(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
         """Flask's ``ensure_sync`` (a coroutine function wrapped to run in a WSGI worker, any other function as
-        it is), answered once per function."""
+        it is), with the check made once per function."""
         try:
-            return self._sync[func]
-        except KeyError:
+            if self._plain[func]:
+                return func
+        except (KeyError, TypeError):  # not seen yet, or not weakly referable (a bound method, a builtin)
             pass
-        except TypeError:  # an unhashable callable: asked each time, as Flask does
-            return super().ensure_sync(func)
         found = super().ensure_sync(func)
-        if len(self._sync) < MAX_KEPT:
-            self._sync[func] = found
+        try:
+            self._plain[func] = found is func
+        except TypeError:
+            pass
         return found

@@ -37,8 +37,12 @@ def pre_fork(server, worker):  # type: ignore[no-untyped-def]
     does not write to their pages, which stay shared between the workers."""
     global _models_loaded
     if not _models_loaded:
-        load_models()
+        try:
+            load_models()
+        except Exception:  # noqa: BLE001 - the workers then import them as they need them
+            server.log.exception("importing the FHIR models before forking failed")
         _models_loaded = True
+    gc.collect()  # what is garbage now is not frozen with the rest
     gc.freeze()
 
 

@@ -57,3 +57,18 @@ def test_the_app_is_a_dvza_flask_and_its_hooks_run(client: t.Any) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.headers["X-Content-Type-Options"] == "nosniff"  # an after_request hook ran
+
+
+def test_a_function_made_per_request_is_not_kept() -> None:
+    import gc
+
+    app = DvzaFlask(__name__)
+
+    def made_now() -> str:
+        return "ok"
+
+    assert app.ensure_sync(made_now) is made_now
+    assert len(app._plain) == 1
+    del made_now
+    gc.collect()
+    assert len(app._plain) == 0

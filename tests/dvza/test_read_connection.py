@@ -81,3 +81,24 @@ def test_the_read_path_and_the_sessions_keep_their_own_modes(traced: tuple[t.Any
             raw = session.connection().connection.driver_connection
             assert raw is not read.connection.driver_connection
             assert raw.isolation_level == ""  # transactions as the ORM expects them
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite+pysqlite:///:memory:"])
+def test_an_in_memory_database_is_one_database_for_both_paths(url: str) -> None:
+    """A second pool on an in-memory database would open a second, empty database (found in review)."""
+    from flask import Flask
+    from sqlalchemy import text
+
+    from dvza import db
+
+    database = db.Database(url)
+    app = Flask(__name__)
+    db.init_app(app, database)
+    try:
+        with database.engine.begin() as connection:
+            connection.execute(text("CREATE TABLE seen (x INTEGER)"))
+            connection.execute(text("INSERT INTO seen VALUES (1)"))
+        with app.app_context():
+            assert database.connection().execute(text("SELECT x FROM seen")).scalar_one() == 1
+    finally:
+        database.dispose()
