@@ -163,6 +163,20 @@ def _copies(app: t.Any, resource_type: str, logical_id: str, count: int,
         connection.exec_driver_sql("ANALYZE")
 
 
+def _with_both_bindings(app: t.Any, searches: t.Mapping[str, tuple[str, str]], monkeypatch: pytest.MonkeyPatch,
+                        found: dict[str, str]) -> dict[str, int]:
+    """:func:`_instructions` of each search (name → patient, url) with reached ids bound as usual, then again, under
+    ``"<name> (one JSON bind)"``, with every list bound as one JSON array (``LONGEST_ID_LIST`` 0)."""
+    counts = {}
+    for longest in (view.LONGEST_ID_LIST, 0):
+        monkeypatch.setattr(view, "LONGEST_ID_LIST", longest)
+        for name, (patient, url) in searches.items():
+            key = name if longest else f"{name} (one JSON bind)"
+            counts[key] = _instructions(app, {key: url}, patient=patient, found=found)[key]
+    monkeypatch.undo()
+    return counts
+
+
 def test_reference_visibility_does_not_grow_with_other_patients_data(databases: t.Any,
                                                                     tmp_path_factory: pytest.TempPathFactory,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,14 +188,7 @@ def test_reference_visibility_does_not_grow_with_other_patients_data(databases: 
     try:
         load_cert_data(app, "bgz", "pdfa")
         def measure(found: dict[str, str]) -> dict[str, int]:
-            counts = {}
-            for longest in (view.LONGEST_ID_LIST, 0):
-                monkeypatch.setattr(view, "LONGEST_ID_LIST", longest)
-                for name, (patient, url) in THROUGH_REFERENCES.items():
-                    key = name if longest else f"{name} (one JSON bind)"
-                    counts[key] = _instructions(app, {key: url}, patient=patient, found=found)[key]
-            monkeypatch.undo()
-            return counts
+            return _with_both_bindings(app, THROUGH_REFERENCES, monkeypatch, found)
 
         before: dict[str, str] = {}
         alone = measure(before)
@@ -214,17 +221,11 @@ def test_a_patients_devices_do_not_cost_more_with_other_patients_devices(databas
     app = make_app(databases, tmp_path_factory)
     try:
         load_cert_data(app, "bgz")
-        searches = {"Device": "Device", "Device by type": "Device?type=http://snomed.info/sct|6012004"}
+        searches = {"Device": (HELLEMAN, "Device"),
+                    "Device by type": (HELLEMAN, "Device?type=http://snomed.info/sct|6012004")}
 
         def measure(found: dict[str, str]) -> dict[str, int]:
-            counts = {}
-            for longest in (view.LONGEST_ID_LIST, 0):
-                monkeypatch.setattr(view, "LONGEST_ID_LIST", longest)
-                for name, url in searches.items():
-                    key = name if longest else f"{name} (one JSON bind)"
-                    counts[key] = _instructions(app, {key: url}, found=found)[key]
-            monkeypatch.undo()
-            return counts
+            return _with_both_bindings(app, searches, monkeypatch, found)
 
         before: dict[str, str] = {}
         alone = measure(before)

@@ -141,6 +141,25 @@ def test_an_attackers_binary_never_replaces_another_patients_document(qapp: t.An
     assert raw_binary(qapp, BALTUS, "pdfa-binary1").data == original
 
 
+def put_answers(app: t.Any, template: dict[str, t.Any], resource_type: str, targets: t.Iterable[str],
+                patient: str) -> list[str]:
+    """``template`` with its ``resource_type`` entries turned into a PUT of each target in turn, sent as
+    ``patient``'s PGO: each refused (422) with nothing changed; the answers, with the target as ``<id>``."""
+    answers = []
+    for target in targets:
+        bundle = copy.deepcopy(template)
+        for entry in bundle["entry"]:
+            if entry["resource"]["resourceType"] == resource_type:
+                entry["resource"]["id"] = target
+                entry["request"] = {"method": "PUT", "url": f"{resource_type}/{target}"}
+        before = snapshot(app)
+        response = app.test_client().post("/fhir/", data=json.dumps(bundle), headers=submit_headers(patient))
+        assert response.status_code == 422, response.get_data(as_text=True)
+        assert snapshot(app) == before
+        answers.append(issues_text(response).replace(target, "<id>"))
+    return answers
+
+
 def test_put_entries_are_refused_alike_whatever_the_id(qapp: t.Any) -> None:
     """A self-measurement batch that PUTs over a hospital Observation (own patient), another patient's
     Observation or an unknown id: refused, the same words each time, nothing changes."""
@@ -150,18 +169,8 @@ def test_put_entries_are_refused_alike_whatever_the_id(qapp: t.Any) -> None:
         other = session.scalar(select(ResourceRow.logical_id).where(ResourceRow.resource_type == "Observation",
                                                                     ResourceRow.patient_id == BERGZOON))
     template = json.loads(fixture_text(RECEIVE / "medmij-selfmeasurements-serve-receive-scenario-2-1-bundle.json"))
-    answers = []
-    for target in (own, other or "unknown-observation-1", "unknown-observation-2"):
-        bundle = copy.deepcopy(template)
-        for entry in bundle["entry"]:
-            if entry["resource"]["resourceType"] == "Observation":
-                entry["resource"]["id"] = target
-                entry["request"] = {"method": "PUT", "url": f"Observation/{target}"}
-        before = snapshot(qapp)
-        response = qapp.test_client().post("/fhir/", data=json.dumps(bundle), headers=submit_headers(BOURGONJEE))
-        assert response.status_code == 422
-        assert snapshot(qapp) == before
-        answers.append(issues_text(response).replace(target, "<id>"))
+    answers = put_answers(qapp, template, "Observation", (own, other or "unknown-observation-1",
+                                                         "unknown-observation-2"), BOURGONJEE)
     assert len(set(answers)) == 1 and "<id>" not in answers[0]
     assert "cannot change existing Observation" in answers[0]
     read = qapp.test_client().get(f"/fhir/Observation/{own}", headers=bearer(BOURGONJEE)).get_json()
@@ -175,18 +184,7 @@ def test_a_patient_entry_is_only_ever_a_post_matched_to_the_token(qapp: t.Any) -
     another url is a 400. Nothing changes."""
     template = json.loads(fixture_text(RECEIVE / "medmij-selfmeasurements-serve-receive-scenario-2-1-bundle.json"))
     assert any(e["resource"]["resourceType"] == "Patient" for e in template["entry"])
-    answers = []
-    for target in (BERGZOON, BOURGONJEE, "unknown-patient-1"):
-        bundle = copy.deepcopy(template)
-        for entry in bundle["entry"]:
-            if entry["resource"]["resourceType"] == "Patient":
-                entry["resource"]["id"] = target
-                entry["request"] = {"method": "PUT", "url": f"Patient/{target}"}
-        before = snapshot(qapp)
-        response = qapp.test_client().post("/fhir/", data=json.dumps(bundle), headers=submit_headers(BERGZOON))
-        assert response.status_code == 422, response.get_data(as_text=True)
-        assert snapshot(qapp) == before
-        answers.append(issues_text(response).replace(target, "<id>"))
+    answers = put_answers(qapp, template, "Patient", (BERGZOON, BOURGONJEE, "unknown-patient-1"), BERGZOON)
     assert len(set(answers)) == 1 and "<id>" not in answers[0]
     assert "cannot change existing Patient" in answers[0]
     bundle = copy.deepcopy(template)
