@@ -160,8 +160,7 @@ def _in_memory(url: str) -> bool:
     """A SQLite URL of an in-memory database (``sqlite://``, ``:memory:``, a ``mode=memory`` URI): a second engine
     would open a second, empty one."""
     parsed = make_url(url)
-    return parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory" or \
-        "mode=memory" in (parsed.database or "")
+    return parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
 
 
 def savepoint(session: Session) -> t.Any:

@@ -26,7 +26,6 @@ control_socket_disable = True
 ssl_context = tls_context
 
 _metrics_dir = prepare_metrics_dir()
-_models_loaded = False
 
 
 def pre_fork(server, worker):  # type: ignore[no-untyped-def]
@@ -35,13 +34,10 @@ def pre_fork(server, worker):  # type: ignore[no-untyped-def]
     is kept out of the workers' garbage collections (``gc.freeze``, Python's advice for a process that forks
     without exec): a full collection no longer walks the app's modules, models and compiled statements, and
     does not write to their pages, which stay shared between the workers."""
-    global _models_loaded
-    if not _models_loaded:
-        try:
-            load_models()
-        except Exception:  # noqa: BLE001 - the workers then import them as they need them
-            server.log.exception("importing the FHIR models before forking failed")
-        _models_loaded = True
+    try:
+        load_models()  # the first fork only: kept once done
+    except Exception:  # noqa: BLE001 - the workers then import them as they need them
+        server.log.exception("importing the FHIR models before forking failed")
     gc.collect()  # what is garbage now is not frozen with the rest
     gc.freeze()
 

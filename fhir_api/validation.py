@@ -34,8 +34,9 @@ def _model(resource_type: str) -> t.Any:
     return get_fhir_model_class(resource_type)
 
 
+@cache
 def load_models() -> int:
-    """Import every STU3 model module of ``fhir.resources`` now; how many there are.
+    """Import every STU3 model module of ``fhir.resources`` now (once per process); how many there are.
 
     They are otherwise imported as a validation first meets each type — in a forked server worker the first
     write paid about a quarter of a second (measured: 250 ms for the package, 68 ms more for a Patient's
